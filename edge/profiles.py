@@ -1,0 +1,136 @@
+"""Device profiles (firmware_configs/*.yaml): which engine runs which model, how.
+
+Validated with pydantic at start-up; a bad profile names the file and field.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edge.backends.base import TENSOR_BACKENDS, RuntimeSettings
+from edge.errors import ConfigError
+
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "firmware_configs"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelChoice(_Strict):
+    model: str
+    backend: Literal["ctranslate2", "onnxruntime", "openvino"]
+    device: str = "cpu"
+    compute_type: str = "default"
+    threads: int = Field(default=1, ge=1, le=64)
+    execution_providers: list[str] = []
+
+    def runtime(self) -> RuntimeSettings:
+        return RuntimeSettings(
+            device=self.device,
+            compute_type=self.compute_type,
+            threads=self.threads,
+            execution_providers=tuple(self.execution_providers),
+        )
+
+
+class VadSettings(_Strict):
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+    # Hysteresis: speech ends only when probability falls below this.
+    neg_threshold: float = Field(default=0.35, gt=0, lt=1)
+    min_silence_s: float = Field(default=0.3, ge=0.05, le=5)
+    min_speech_s: float = Field(default=0.2, ge=0, le=5)
+    pad_s: float = Field(default=0.15, ge=0, le=1)
+    max_utterance_s: float = Field(default=14.0, ge=2, le=28)
+
+
+class DecodeSettings(_Strict):
+    beam_size: int = Field(default=5, ge=1, le=10)
+    # Audio context fed to the encoder beyond the utterance; None = Whisper's
+    # full 30 s window (accurate, ~5x slower on tiny.en).
+    context_pad_s: float | None = Field(default=2.0, ge=0.5, le=30)
+    no_repeat_ngram_size: int = Field(default=4, ge=0, le=10)
+    max_tokens_per_s: float = Field(default=8.0, gt=0)
+    no_speech_threshold: float = Field(default=0.6, gt=0, le=1)
+    logprob_threshold: float = -1.0
+
+
+class StreamingSettings(_Strict):
+    partial_interval_s: float = Field(default=0.5, ge=0.1, le=5)
+    agreement: int = Field(default=2, ge=2, le=4)
+    partial: DecodeSettings = DecodeSettings(beam_size=1)
+    final: DecodeSettings = DecodeSettings()
+
+
+class AsrSettings(_Strict):
+    engine: ModelChoice
+    offline: DecodeSettings = DecodeSettings()
+    streaming: StreamingSettings = StreamingSettings()
+
+
+class Profile(_Strict):
+    name: str
+    description: str = ""
+    arch: list[str] = ["x86_64"]
+    detect: Literal["default", "jetson", "intel"] = "default"
+    asr: AsrSettings
+    vad: ModelChoice
+    vad_settings: VadSettings = VadSettings()
+
+    @model_validator(mode="after")
+    def _vad_needs_a_graph_engine(self) -> "Profile":
+        if self.vad.backend not in TENSOR_BACKENDS:
+            raise ValueError(f"vad.backend '{self.vad.backend}' cannot run ONNX graphs; use onnxruntime or openvino")
+        if self.asr.engine.backend != "ctranslate2":
+            raise ValueError("asr.engine.backend: only ctranslate2 serves Whisper in this release")
+        return self
+
+
+def list_profiles(directory: Path = PROFILES_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def load_profile(name_or_path: str | None = None, directory: Path = PROFILES_DIR) -> Profile:
+    name = name_or_path or os.environ.get("EDGE_PROFILE") or detect_profile_name()
+    path = Path(name) if name.endswith((".yaml", ".yml")) else directory / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"no device profile '{name}' ({path} not found)",
+            f"use --profile with one of: {', '.join(list_profiles(directory))}",
+        )
+    try:
+        data = yaml.safe_load(path.read_text())
+        return Profile.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"profile {path} is not valid YAML: {exc}", "fix the file") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise ConfigError(f"profile {path}: field '{field}': {err['msg']}", "fix that field") from None
+
+
+def detect_profile_name() -> str:
+    """Pick the profile for the hardware we are running on."""
+    if Path("/etc/nv_tegra_release").exists() or Path("/sys/module/tegra_fuse").exists():
+        return "jetson-orin"
+    if platform.machine() == "x86_64" and _is_intel_with_openvino():
+        return "intel-nuc"
+    return "x86-cpu"
+
+
+def _is_intel_with_openvino() -> bool:
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    if "GenuineIntel" not in cpuinfo:
+        return False
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
