@@ -46,7 +46,7 @@ class VadSettings(_Strict):
     neg_threshold: float = Field(default=0.35, gt=0, lt=1)
     min_silence_s: float = Field(default=0.3, ge=0.05, le=5)
     min_speech_s: float = Field(default=0.2, ge=0, le=5)
-    pad_s: float = Field(default=0.15, ge=0, le=1)
+    pad_s: float = Field(default=0.3, ge=0, le=1)
     max_utterance_s: float = Field(default=14.0, ge=2, le=28)
 
 
@@ -55,10 +55,13 @@ class DecodeSettings(_Strict):
     # Audio context fed to the encoder beyond the utterance; None = Whisper's
     # full 30 s window (accurate, ~5x slower on tiny.en).
     context_pad_s: float | None = Field(default=2.0, ge=0.5, le=30)
+    min_window_s: float = Field(default=10.0, ge=1, le=30)
     no_repeat_ngram_size: int = Field(default=4, ge=0, le=10)
     max_tokens_per_s: float = Field(default=8.0, gt=0)
     no_speech_threshold: float = Field(default=0.6, gt=0, le=1)
     logprob_threshold: float = -1.0
+    # Give the stream's earlier captions to the decoder as context.
+    condition_on_previous: bool = True
 
 
 class StreamingSettings(_Strict):

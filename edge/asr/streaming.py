@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.asr.vad import FRAME_S, SileroVad, SpeechSegmenter, VadFrame
-from edge.asr.whisper import WhisperEngine, Word
+from edge.asr.whisper import MAX_PREVIOUS_TOKENS, WhisperEngine, Word
 from edge.events import SAMPLE_RATE, AudioChunk, CaptionEvent
-from edge.profiles import AsrSettings, VadSettings
+from edge.profiles import AsrSettings, DecodeSettings, VadSettings
 
 _WORD = re.compile(r"[^\w']+")
 
@@ -110,6 +110,7 @@ class CaptionStream:
         self._position = 0.0  # stream time of the audio consumed so far
         self._preroll: deque[VadFrame] = deque(maxlen=max(1, round(vad_settings.pad_s / FRAME_S)))
         self._utt: _Utterance | None = None
+        self._history: list[int] = []  # tokens of this stream's recent finals
         self._partial_every = max(1, round(asr.streaming.partial_interval_s / FRAME_S))
         self._max_frames = round(vad_settings.max_utterance_s / FRAME_S)
         self._min_silence_frames = max(1, round(vad_settings.min_silence_s / FRAME_S))
@@ -166,11 +167,14 @@ class CaptionStream:
 
     # -- decoding -----------------------------------------------------------------
 
+    def _previous(self, settings: DecodeSettings) -> list[int] | None:
+        return self._history if settings.condition_on_previous else None
+
     def _partial(self, utt: _Utterance) -> Iterator[CaptionEvent]:
         settings = self._asr.streaming.partial
         audio = utt.audio()
         utt.decoded_frames = len(utt.frames)
-        decoded = self._engine.decode(audio, settings, prefix=utt.committed)
+        decoded = self._engine.decode(audio, settings, prefix=utt.committed, previous=self._previous(settings))
         words = self._engine.words(decoded.tokens)
         utt.history.append(words)
         while len(utt.history) > self._asr.streaming.agreement:
@@ -196,7 +200,7 @@ class CaptionStream:
 
     def _commit(self, utt: _Utterance, words: list[Word], audio: np.ndarray) -> Iterator[CaptionEvent]:
         tokens = [t for w in words for t in w.tokens]
-        ends = self._engine.word_ends(audio, utt.committed + tokens, self._asr.streaming.partial.context_pad_s)
+        ends = self._engine.word_ends(audio, utt.committed + tokens, self._asr.streaming.partial)
         start = utt.committed_until if utt.committed_until is not None else utt.speech_start
         end = max(start, utt.start + ends[-1]) if ends else utt.end
         utt.committed.extend(tokens)
@@ -205,8 +209,9 @@ class CaptionStream:
 
     def _finish(self, utt: _Utterance, speech_end: float, frames: int | None = None) -> Iterator[CaptionEvent]:
         settings = self._asr.streaming.final if self._live else self._asr.offline
-        decoded = self._engine.decode(utt.audio(frames), settings, prefix=utt.committed)
+        decoded = self._engine.decode(utt.audio(frames), settings, prefix=utt.committed, previous=self._previous(settings))
         start = utt.committed_until if utt.committed_until is not None else utt.speech_start
+        self._history = (self._history + utt.committed + decoded.tokens)[-MAX_PREVIOUS_TOKENS:]
         if decoded.text.strip():
             yield self._event("final", decoded.text, start, max(start, speech_end))
 

@@ -30,7 +30,8 @@ from edge.registry import Registry
 HOP = 160
 MAX_SAMPLES = 30 * SAMPLE_RATE
 TOKENS_PER_SECOND = SAMPLE_RATE / (HOP * 2)
-COMPRESSION_LIMIT = 2.4  # text compressing better than this is a repetition loop
+COMPRESSION_LIMIT = 2.4
+MAX_PREVIOUS_TOKENS = 96  # text compressing better than this is a repetition loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,32 +74,47 @@ class WhisperEngine:
         model = get_backend(choice.backend).load(directory, choice.runtime())
         return cls(model, directory)
 
-    def features(self, audio: np.ndarray, context_pad_s: float | None) -> tuple[np.ndarray, int]:
+    def features(self, audio: np.ndarray, context_pad_s: float | None, min_window_s: float = 10.0) -> tuple[np.ndarray, int]:
         """Log-mel features of `audio` plus silence padding, and the audio's own frame count."""
         audio = audio[:MAX_SAMPLES]
-        total = MAX_SAMPLES if context_pad_s is None else min(MAX_SAMPLES, len(audio) + int(context_pad_s * SAMPLE_RATE))
+        # Whisper misreads very short windows (measured: "Ever tried." alone in 2.5 s
+        # came out wrong, in 10 s right), so the window never shrinks below min_window_s.
+        total = MAX_SAMPLES if context_pad_s is None else min(
+            MAX_SAMPLES, max(len(audio) + int(context_pad_s * SAMPLE_RATE), int(min_window_s * SAMPLE_RATE))
+        )
         padded = np.zeros(total, dtype=np.float32)
         padded[: len(audio)] = audio
         feats = self._fe(padded, padding=0)
         frames = feats.shape[1] - feats.shape[1] % 2  # the encoder halves the frame count
         return np.ascontiguousarray(feats[:, :frames][None]), min(frames, len(audio) // HOP)
 
-    def decode(self, audio: np.ndarray, settings: DecodeSettings, prefix: list[int] | None = None) -> Decoded:
+    def decode(
+        self,
+        audio: np.ndarray,
+        settings: DecodeSettings,
+        prefix: list[int] | None = None,
+        previous: list[int] | None = None,
+    ) -> Decoded:
+        """Decode `audio`, continuing after `prefix`; `previous` is earlier text given as context."""
         prefix = list(prefix or [])
-        feats, _ = self.features(audio, settings.context_pad_s)
+        feats, _ = self.features(audio, settings.context_pad_s, settings.min_window_s)
         duration = len(audio) / SAMPLE_RATE
         # A cap on new tokens per second of audio stops runaway loops early
         # instead of letting them burn seconds of CPU.
         max_new = int(duration * settings.max_tokens_per_s) + 6
         prompt = self._prompt + prefix
+        if previous:
+            # Earlier captions as context, as Whisper was trained: it keeps names,
+            # spelling and style consistent across utterances.
+            prompt = [self.tokenizer.sot_prev] + list(previous[-MAX_PREVIOUS_TOKENS:]) + prompt
         with self._lock:
             encoded = self._model.encode(ctranslate2.StorageView.from_array(feats))
             result = self._generate(encoded, prompt, settings, max_new, repetition_penalty=1.0)
-            tokens = self._text_tokens(result)
+            tokens = self._text_tokens(result, prefix)
             text = self.tokenizer.decode(tokens)
             if _compression_ratio(text) > COMPRESSION_LIMIT:
                 result = self._generate(encoded, prompt, settings, max_new, repetition_penalty=1.3)
-                tokens = self._text_tokens(result)
+                tokens = self._text_tokens(result, prefix)
                 text = self.tokenizer.decode(tokens)
         avg_logprob = float(result.scores[0]) if result.scores else 0.0
         no_speech = float(result.no_speech_prob)
@@ -125,8 +141,12 @@ class WhisperEngine:
             suppress_tokens=[-1],
         )[0]
 
-    def _text_tokens(self, result) -> list[int]:
-        return [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
+    def _text_tokens(self, result, prefix: list[int]) -> list[int]:
+        # CTranslate2 returns the forced prefix as part of the sequence; we want only what is new.
+        seq = result.sequences_ids[0]
+        if prefix and seq[: len(prefix)] == prefix:
+            seq = seq[len(prefix) :]
+        return [t for t in seq if t < self.tokenizer.eot]
 
     def words(self, tokens: list[int]) -> list[Word]:
         """Split tokens into words (a word starts at a token with a leading space)."""
@@ -135,12 +155,12 @@ class WhisperEngine:
         texts, groups = self.tokenizer.split_to_word_tokens(list(tokens))
         return [Word(t, tuple(g)) for t, g in zip(texts, groups) if g]
 
-    def word_ends(self, audio: np.ndarray, tokens: list[int], context_pad_s: float | None) -> list[float]:
+    def word_ends(self, audio: np.ndarray, tokens: list[int], settings: DecodeSettings) -> list[float]:
         """End time (s from the start of `audio`) of each word in `tokens`, by cross-attention alignment."""
         words = self.words(tokens)
         if not words:
             return []
-        feats, num_frames = self.features(audio, context_pad_s)
+        feats, num_frames = self.features(audio, settings.context_pad_s, settings.min_window_s)
         with self._lock:
             encoded = self._model.encode(ctranslate2.StorageView.from_array(feats))
             result = self._model.align(

@@ -1,0 +1,117 @@
+"""The commit policy, with a scripted decoder: finals are never revised or repeated.
+
+A scripted engine stands in for Whisper here so each rule can be shown in
+isolation; test_captions_real.py checks the same rules on the real model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.asr.streaming import CaptionStream
+from edge.asr.whisper import Decoded, Word
+from edge.events import AudioChunk
+from edge.profiles import load_profile
+
+
+@dataclass
+class ScriptedEngine:
+    """Returns scripted hypotheses in order; remembers the prefixes it was given."""
+
+    hypotheses: list[str]
+    prefixes: list[list[int]] = field(default_factory=list)
+    vocab: dict[int, str] = field(default_factory=dict)
+
+    def _tok(self, word: str) -> int:
+        for k, v in self.vocab.items():
+            if v == word:
+                return k
+        self.vocab[len(self.vocab) + 1] = word
+        return len(self.vocab)
+
+    def decode(self, audio, settings, prefix=None, previous=None) -> Decoded:
+        self.prefixes.append(list(prefix or []))
+        said = [self.vocab[t] for t in (prefix or [])]
+        full = self.hypotheses.pop(0) if len(self.hypotheses) > 1 else self.hypotheses[0]
+        words = full.split()
+        # Whisper continues after the forced prefix: return only the new words.
+        assert words[: len(said)] == [w.strip() for w in said], (words, said)
+        tokens = [self._tok(" " + w) for w in words[len(said):]]
+        return Decoded(tokens, "".join(self.vocab[t] for t in tokens), -0.1, 0.01)
+
+    def words(self, tokens):
+        return [Word(self.vocab[t], (t,)) for t in tokens]
+
+    def word_ends(self, audio, tokens, settings):
+        return [0.3 * (i + 1) for i in range(len(tokens))]
+
+
+class AlwaysSpeech:
+    """A VAD that hears speech for the first `speech_s` seconds, then silence."""
+
+    def __init__(self, speech_s: float) -> None:
+        self.frames = int(speech_s / 0.032)
+        self.n = 0
+
+    def __call__(self, frame) -> float:
+        self.n += 1
+        return 0.9 if self.n <= self.frames else 0.05
+
+
+def _run(hypotheses: list[str], speech_s: float = 3.0, live: bool = True):
+    profile = load_profile("x86-cpu")
+    engine = ScriptedEngine(hypotheses)
+    stream = CaptionStream(engine, AlwaysSpeech(speech_s), profile.asr, profile.vad_settings, live=live)
+    audio = np.zeros(int((speech_s + 1.0) * 16000), np.float32)
+    chunks = [AudioChunk("main", i / 16000, audio[i : i + 1600]) for i in range(0, len(audio), 1600)]
+    return list(stream.run(chunks)), engine
+
+
+def test_words_two_hypotheses_agree_on_are_committed_and_never_sent_again():
+    events, engine = _run([
+        "the city",
+        "the city council",
+        "the city council voted",
+        "the city council voted on tuesday",
+        "the city council voted on tuesday",
+    ])
+    finals = [e.text for e in events if e.type == "final"]
+    assert " ".join(finals).split() == "the city council voted on tuesday".split()
+    # Committed words are the decoder's forced prefix from then on.
+    assert any(len(p) > 0 for p in engine.prefixes)
+
+
+def test_a_word_that_changes_between_hypotheses_is_not_committed_until_it_settles():
+    events, _ = _run(["the sitty", "the city", "the city council", "the city council", "the city council"])
+    finals = [e.text for e in events if e.type == "final"]
+    assert finals[0] == "the"
+    assert " ".join(finals).split() == ["the", "city", "council"]
+
+
+def test_partials_show_only_the_uncommitted_tail():
+    events, _ = _run(["a b", "a b c", "a b c d", "a b c d e", "a b c d e"])
+    committed: list[str] = []
+    for e in events:
+        if e.type == "final":
+            committed += e.text.split()
+        else:
+            # A partial starts where the committed words stop.
+            assert e.text.split()[0] not in committed
+
+
+def test_final_times_are_ordered_and_do_not_overlap():
+    words = "one two three four five six seven eight nine ten".split()
+    events, _ = _run([" ".join(words[: n + 2]) for n in range(len(words) - 1)], speech_s=4.0)
+    finals = [e for e in events if e.type == "final"]
+    for a, b in zip(finals, finals[1:]):
+        assert b.start >= a.end - 1e-9
+        assert b.end >= b.start
+
+
+def test_offline_mode_decodes_each_utterance_once_with_no_partials():
+    events, engine = _run(["the whole sentence"], live=False)
+    assert [e.type for e in events] == ["final"]
+    assert events[0].text == "the whole sentence"
+    assert engine.prefixes == [[]]

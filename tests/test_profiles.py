@@ -1,0 +1,54 @@
+"""Device profiles: every shipped profile validates; bad ones name the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge.errors import ConfigError
+from edge.profiles import PROFILES_DIR, detect_profile_name, list_profiles, load_profile
+
+
+def test_every_shipped_profile_validates():
+    names = list_profiles()
+    assert {"x86-cpu", "intel-nuc", "jetson-orin"} <= set(names)
+    for name in names:
+        assert load_profile(name).name == name
+
+
+def test_profiles_pick_the_engine_per_device_class():
+    assert load_profile("x86-cpu").asr.engine.compute_type == "int8"
+    assert load_profile("intel-nuc").vad.backend == "openvino"
+    jetson = load_profile("jetson-orin")
+    assert jetson.asr.engine.device == "cuda"
+    assert jetson.vad.execution_providers[0] == "TensorrtExecutionProvider"
+
+
+def test_this_machine_is_detected_as_a_plain_cpu_box():
+    assert detect_profile_name() == "x86-cpu"
+
+
+def test_a_bad_field_is_named_in_the_error(tmp_path):
+    text = (PROFILES_DIR / "x86-cpu.yaml").read_text().replace("beam_size: 5", "beam_size: 50", 1)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(ConfigError, match=r"field 'asr\.offline\.beam_size'"):
+        load_profile(str(bad))
+
+
+def test_an_unknown_key_is_refused(tmp_path):
+    bad = tmp_path / "typo.yaml"
+    bad.write_text((PROFILES_DIR / "x86-cpu.yaml").read_text() + "treads: 4\n")
+    with pytest.raises(ConfigError, match="field 'treads'"):
+        load_profile(str(bad))
+
+
+def test_a_vad_on_a_sequence_engine_is_refused(tmp_path):
+    bad = tmp_path / "vad.yaml"
+    bad.write_text((PROFILES_DIR / "x86-cpu.yaml").read_text().replace("backend: onnxruntime", "backend: ctranslate2"))
+    with pytest.raises(ConfigError, match="vad.backend"):
+        load_profile(str(bad))
+
+
+def test_an_unknown_profile_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="x86-cpu"):
+        load_profile("raspberry-pi")
