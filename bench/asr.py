@@ -61,7 +61,7 @@ def run_reference(wav: Path) -> dict:
 
 def run_ours(wavs: list[Path], live: bool) -> list[dict]:
     from edge.asr.models import SpeechModels
-    from edge.cli import caption_media
+    from edge.runtime.streams import caption_media
     from edge.profiles import load_profile
 
     models = SpeechModels.load(load_profile("x86-cpu"))

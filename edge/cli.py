@@ -40,12 +40,15 @@ def _parser() -> argparse.ArgumentParser:
         c.set_defaults(func=func)
         return c
 
-    t = command("transcribe", _transcribe, "Caption a file, rtsp:// URL or capture device.")
-    t.add_argument("media", help="file path, rtsp://… / http(s)://… URL, /dev/videoN or alsa:DEVICE")
+    t = command("transcribe", _transcribe, "Caption files, rtsp:// cameras or capture devices (several run side by side).")
+    t.add_argument("media", nargs="+", help="file path, rtsp://… / http(s)://… URL, /dev/videoN or alsa:DEVICE; "
+                   "NAME=MEDIA names the stream")
     t.add_argument("--json", action="store_true", help="one JSON caption event per line (same as --format json)")
     t.add_argument("--format", choices=["text", "json", "vtt", "srt"], default="text")
     t.add_argument("--live", action="store_true", help="feed files at real-time pace and emit partial captions")
-    t.add_argument("--stream", default="main", help="stream name carried in every event")
+    t.add_argument("--stream", default="main", help="stream name carried in every event (one source)")
+    t.add_argument("--max-retries", type=int, default=None,
+                   help="give up on a live source after this many failed reconnects (default: never)")
     t.add_argument("-o", "--output", type=Path, help="write captions here instead of standard output")
 
     m = command("models", _models, "List or provision the model registry.")
@@ -65,64 +68,58 @@ def _parser() -> argparse.ArgumentParser:
 def _transcribe(args: argparse.Namespace) -> int:
     from edge.asr.captions import to_srt, to_webvtt
     from edge.asr.models import SpeechModels
+    from edge.events import CaptionEvent, SourceStatus
+    from edge.ingest.gstreamer import RetryPolicy
     from edge.profiles import load_profile
+    from edge.runtime.streams import StreamFailed, run_streams
 
     fmt = "json" if args.json else args.format
+    sources = _name_sources(args.media, args.stream)
+    if fmt in {"vtt", "srt"} and len(sources) > 1:
+        raise EdgeError("--format vtt/srt writes one caption file for one source", "caption one source at a time")
     profile = load_profile(args.profile)
     models = SpeechModels.load(profile)
-    events = caption_media(models, args.media, stream=args.stream, live=args.live)
     out = args.output.open("w") if args.output else sys.stdout
+    finals: list[CaptionEvent] = []
+    failures: list[StreamFailed] = []
     try:
-        if fmt in {"vtt", "srt"}:
-            finals = [e for e in events if e.type == "final"]
-            out.write(to_webvtt(finals) if fmt == "vtt" else to_srt(finals))
-        else:
-            for ev in events:
-                if fmt == "json":
+        for ev in run_streams(models, sources, live=args.live, retry=RetryPolicy(max_attempts=args.max_retries)):
+            if isinstance(ev, StreamFailed):
+                failures.append(ev)
+                prefix = f"{ev.stream}: " if len(sources) > 1 else ""
+                print(f"edge: error: {prefix}{ev.error}", file=sys.stderr)
+            elif isinstance(ev, SourceStatus):
+                if ev.state == "retrying":
+                    print(f"edge: {ev.stream}: source dropped, retrying (attempt {ev.attempt}): {ev.message}", file=sys.stderr)
+            elif isinstance(ev, CaptionEvent):
+                if fmt in {"vtt", "srt"}:
+                    finals.append(ev)
+                elif fmt == "json":
                     out.write(json.dumps(ev.to_json()) + "\n")
                 elif ev.type == "final":
-                    out.write(f"[{ev.start:7.2f} → {ev.end:7.2f}] {ev.text}\n")
+                    name = f"{ev.stream}: " if len(sources) > 1 else ""
+                    out.write(f"[{ev.start:7.2f} → {ev.end:7.2f}] {name}{ev.text}\n")
                 out.flush()
+        if fmt in {"vtt", "srt"} and not failures:
+            out.write(to_webvtt(finals) if fmt == "vtt" else to_srt(finals))
     finally:
         if args.output:
             out.close()
-    return 0
+    return 2 if failures else 0
 
 
-def caption_media(models, media: str, *, stream: str, live: bool) -> Iterator:
-    """Open `media`, feed its audio through a caption stream, yield caption events."""
-    from edge.asr.streaming import StreamClock, pace_realtime
-    from edge.ingest.gstreamer import RetryPolicy, is_live_source, open_media
-
-    live_source = is_live_source(media)
-    clock = StreamClock()
-    source = open_media(media, stream=stream, audio=True, retry=RetryPolicy() if live_source else None)
-    audio = _audio_only(source)
-    if live_source:
-        audio = _anchored(audio, clock)
-    elif live:
-        audio = pace_realtime(audio, clock)
-    captions = models.caption_stream(stream, live=live or live_source, clock=clock.now if (live or live_source) else None)
-    try:
-        yield from captions.run(audio)
-    finally:
-        source.close()
-
-
-def _audio_only(source: Iterable) -> Iterator:
-    from edge.events import AudioChunk, SourceStatus
-
-    for ev in source:
-        if isinstance(ev, AudioChunk):
-            yield ev
-        elif isinstance(ev, SourceStatus) and ev.state in {"retrying", "failed"}:
-            print(f"edge: {ev.stream}: {ev.state}: {ev.message}", file=sys.stderr)
-
-
-def _anchored(chunks: Iterable, clock) -> Iterator:
-    for chunk in chunks:
-        clock.anchor(chunk.end)
-        yield chunk
+def _name_sources(media: list[str], single_name: str) -> dict[str, str]:
+    if len(media) == 1 and "=" not in media[0].split("://")[0]:
+        return {single_name: media[0]}
+    sources: dict[str, str] = {}
+    for i, m in enumerate(media, 1):
+        name, sep, uri = m.partition("=")
+        if not sep or "/" in name or ":" in name:
+            name, uri = f"s{i}", m
+        if name in sources:
+            raise EdgeError(f"stream name '{name}' is given twice", "give each source its own NAME=MEDIA")
+        sources[name] = uri
+    return sources
 
 
 # -- models / profiles --------------------------------------------------------------
@@ -169,6 +166,7 @@ def _demo(args: argparse.Namespace) -> int:
     from edge.demo.clip import demo_clip_path
     from edge.ingest.rtsp import RtspTestServer
     from edge.profiles import load_profile
+    from edge.runtime.streams import caption_media
 
     clip = demo_clip_path(args.data)
     profile = load_profile(args.profile)

@@ -122,7 +122,9 @@ def detect_profile_name() -> str:
     """Pick the profile for the hardware we are running on."""
     if Path("/etc/nv_tegra_release").exists() or Path("/sys/module/tegra_fuse").exists():
         return "jetson-orin"
-    if platform.machine() == "x86_64" and _is_intel_with_openvino():
+    # The intel-nuc profile assumes a NUC-class CPU (4+ cores); a smaller Intel box
+    # runs the generic profile, whose thread counts fit 2 cores.
+    if platform.machine() == "x86_64" and (os.cpu_count() or 1) >= 4 and _is_intel_with_openvino():
         return "intel-nuc"
     return "x86-cpu"
 

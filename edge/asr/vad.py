@@ -23,7 +23,8 @@ class SileroVad:
 
     def __init__(self, session: TensorSession) -> None:
         self._session = session
-        self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        # The OpenVINO export has the 16 kHz rate baked in and no `sr` input.
+        self._rate = {"sr": np.array(SAMPLE_RATE, dtype=np.int64)} if "sr" in session.input_names else {}
         self.reset()
 
     def reset(self) -> None:
@@ -32,7 +33,7 @@ class SileroVad:
 
     def __call__(self, frame: np.ndarray) -> float:
         x = np.concatenate([self._context, frame.reshape(1, FRAME).astype(np.float32, copy=False)], axis=1)
-        out = self._session.run({"input": x, "state": self._state, "sr": self._sr})
+        out = self._session.run({"input": x, "state": self._state, **self._rate})
         self._state = out["stateN"]
         self._context = x[:, -CONTEXT:]
         return float(out["output"].reshape(-1)[0])

@@ -42,6 +42,8 @@ class RuntimeSettings:
 class TensorSession(Protocol):
     """A loaded graph: named numpy inputs in, named numpy outputs out."""
 
+    input_names: frozenset[str]
+
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 

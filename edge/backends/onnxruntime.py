@@ -15,6 +15,7 @@ class OrtSession:
     def __init__(self, session: ort.InferenceSession) -> None:
         self._session = session
         self._outputs = [o.name for o in session.get_outputs()]
+        self.input_names = frozenset(i.name for i in session.get_inputs())
 
     @property
     def providers(self) -> list[str]:

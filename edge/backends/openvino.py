@@ -14,11 +14,13 @@ from edge.errors import ModelError
 class OpenVinoSession:
     def __init__(self, compiled: ov.CompiledModel) -> None:
         self._request = compiled.create_infer_request()
-        self._outputs = [o.get_any_name() for o in compiled.outputs]
+        # ONNX names survive import as one of several tensor names; key by all of them.
+        self._outputs = [sorted(o.get_names()) for o in compiled.outputs]
+        self.input_names = frozenset(i.get_any_name() for i in compiled.inputs)
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         result = self._request.infer(inputs)
-        return {name: np.asarray(result[i]) for i, name in enumerate(self._outputs)}
+        return {name: np.asarray(result[i]) for i, names in enumerate(self._outputs) for name in names}
 
 
 @register

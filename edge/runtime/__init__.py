@@ -1,0 +1,1 @@
+"""Running streams side by side: one failing never takes the others down."""
