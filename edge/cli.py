@@ -82,6 +82,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     out = args.output.open("w") if args.output else sys.stdout
     finals: list[CaptionEvent] = []
     failures: list[StreamFailed] = []
+    lines = _CaptionLines(out)
     try:
         for ev in run_streams(models, sources, live=args.live, retry=RetryPolicy(max_attempts=args.max_retries)):
             if isinstance(ev, StreamFailed):
@@ -97,15 +98,39 @@ def _transcribe(args: argparse.Namespace) -> int:
                 elif fmt == "json":
                     out.write(json.dumps(ev.to_json()) + "\n")
                 elif ev.type == "final":
-                    name = f"{ev.stream}: " if len(sources) > 1 else ""
-                    out.write(f"[{ev.start:7.2f} → {ev.end:7.2f}] {name}{ev.text}\n")
+                    lines.add(ev, f"{ev.stream}: " if len(sources) > 1 else "")
                 out.flush()
+        lines.flush()
         if fmt in {"vtt", "srt"} and not failures:
             out.write(to_webvtt(finals) if fmt == "vtt" else to_srt(finals))
     finally:
         if args.output:
             out.close()
     return 2 if failures else 0
+
+
+class _CaptionLines:
+    """Finals joined into readable lines: a line ends at a sentence end or when it is long."""
+
+    def __init__(self, out, width: int = 80) -> None:
+        self._out, self._width = out, width
+        self._line: dict[str, tuple[float, str]] = {}
+
+    def add(self, ev, label: str = "") -> None:
+        from edge.asr.captions import join_text
+
+        start, text = self._line.get(ev.stream, (ev.start, ""))
+        text = join_text(text, ev.text)
+        if text.endswith((".", "?", "!")) or len(text) >= self._width:
+            self._out.write(f"[{start:7.2f} → {ev.end:7.2f}] {label}{text}\n")
+            self._line.pop(ev.stream, None)
+        else:
+            self._line[ev.stream] = (start, text)
+
+    def flush(self) -> None:
+        for stream, (start, text) in self._line.items():
+            self._out.write(f"[{start:7.2f}] {text}\n")
+        self._line.clear()
 
 
 def _name_sources(media: list[str], single_name: str) -> dict[str, str]:
@@ -174,11 +199,11 @@ def _demo(args: argparse.Namespace) -> int:
     with RtspTestServer(media=str(clip), path="/demo", port=args.port, loop=True) as camera:
         print(f"demo camera: {camera.url} serving {clip}", file=sys.stderr)
         print(f"profile: {profile.name}; captions follow (final lines; Ctrl-C stops)", file=sys.stderr)
+        lines = _CaptionLines(sys.stdout)
         for ev in caption_media(models, camera.url, stream="demo", live=True):
             if ev.type == "final":
-                print(f"[{ev.start:7.2f} → {ev.end:7.2f}] {ev.text}", flush=True)
-            elif sys.stderr.isatty():
-                print(f"\r… {ev.text[-70:]:70}", end="\r", file=sys.stderr, flush=True)
+                lines.add(ev)
+                sys.stdout.flush()
     return 0
 
 
