@@ -54,6 +54,7 @@ test: setup
 
 bench: setup
 	$(PY) -m bench.asr
+	$(PY) -m bench.store
 
 clean:
 	rm -rf $(VENV) $(STAMPS) var bench/out

@@ -46,12 +46,13 @@ def caption_media(
     live: bool = False,
     retry: RetryPolicy | None = None,
     on_status: Callable[[SourceStatus], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[CaptionEvent]:
-    """Caption one source. Files are read as fast as possible unless `live`."""
+    """Caption one source. Files are read as fast as possible unless `live`; `stop` ends it early."""
     live_source = is_live_source(media)
     clock = StreamClock()
     source = open_media(media, stream=stream, audio=True, retry=(retry or RetryPolicy()) if live_source else None)
-    audio = _audio(source, on_status)
+    audio = _audio(source, on_status, stop)
     if live_source:
         audio = _anchored(audio, clock)
     elif live:
@@ -64,8 +65,12 @@ def caption_media(
         source.close()
 
 
-def _audio(source: Iterable, on_status: Callable[[SourceStatus], None] | None) -> Iterator[AudioChunk]:
+def _audio(
+    source: Iterable, on_status: Callable[[SourceStatus], None] | None, stop: threading.Event | None
+) -> Iterator[AudioChunk]:
     for ev in source:
+        if stop is not None and stop.is_set():
+            return
         if isinstance(ev, AudioChunk):
             yield ev
         elif isinstance(ev, SourceStatus) and on_status is not None:

@@ -1,0 +1,80 @@
+"""The box's configuration file (YAML), validated at start-up.
+
+Errors name the file and the field, e.g. "box.yaml: field 'streams.0.source':
+Field required".
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from edge.errors import ConfigError
+
+STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StreamConfig(_Strict):
+    name: str
+    source: str = Field(min_length=1)
+    enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not STREAM_NAME.match(v):
+            raise ValueError("use 1-64 letters, digits, '.', '_' or '-'")
+        return v
+
+
+class DashboardConfig(_Strict):
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_upload_mb: int = Field(default=200, ge=1, le=10_000)
+
+
+class StoreConfig(_Strict):
+    # Below this much free disk, synced media is evicted and the dashboard raises an alarm.
+    disk_floor_mb: int = Field(default=1024, ge=16)
+    # Writes that would leave less than this free are refused before they start.
+    reserve_mb: int = Field(default=128, ge=1)
+
+
+class BoxConfig(_Strict):
+    box_id: str = "edge-box"
+    profile: str | None = None
+    streams: list[StreamConfig] = []
+    dashboard: DashboardConfig = DashboardConfig()
+    store: StoreConfig = StoreConfig()
+
+    @field_validator("streams")
+    @classmethod
+    def _unique(cls, streams: list[StreamConfig]) -> list[StreamConfig]:
+        names = [s.name for s in streams]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"stream names must be unique (repeated: {', '.join(dupes)})")
+        return streams
+
+
+def load_config(path: Path | None) -> BoxConfig:
+    if path is None:
+        return BoxConfig()
+    if not path.is_file():
+        raise ConfigError(f"configuration file {path} not found", "pass --config with an existing YAML file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        return BoxConfig.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}".replace("\n", " "), "fix the file") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise ConfigError(f"{path}: field '{field}': {err['msg']}", "fix that field") from None

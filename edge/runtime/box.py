@@ -1,0 +1,85 @@
+"""The running box: one store, one set of models, one event bus, many streams."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from edge.asr.models import SpeechModels
+from edge.config import BoxConfig
+from edge.profiles import Profile, load_profile
+from edge.runtime.bus import EventBus
+from edge.runtime.supervisor import Supervisor
+from edge.store import AssetStore
+
+MiB = 1 << 20
+
+
+@dataclass
+class Box:
+    data_dir: Path
+    config: BoxConfig
+    profile: Profile
+    store: AssetStore
+    bus: EventBus
+    models: SpeechModels
+    supervisor: Supervisor
+    started_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def open(cls, data_dir: Path, config: BoxConfig, profile_name: str | None = None) -> "Box":
+        profile = load_profile(profile_name or config.profile)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        store = AssetStore(
+            data_dir / "store",
+            disk_floor_bytes=config.store.disk_floor_mb * MiB,
+            reserve_bytes=config.store.reserve_mb * MiB,
+        )
+        try:
+            models = SpeechModels.load(profile)
+        except BaseException:
+            store.close()
+            raise
+        bus = EventBus()
+        return cls(data_dir, config, profile, store, bus, models, Supervisor(models, store, bus))
+
+    def start_configured_streams(self) -> None:
+        for stream in self.config.streams:
+            if stream.enabled:
+                self.supervisor.add_stream(stream.name, stream.source)
+
+    def health(self) -> dict:
+        disk = self.store.disk_status()
+        mem = psutil.virtual_memory()
+        return {
+            "box_id": self.config.box_id,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "cpu_percent": psutil.cpu_percent(interval=None),
+            "cpu_count": psutil.cpu_count(),
+            "memory": {"total": mem.total, "available": mem.available, "percent": mem.percent},
+            "temperature_c": _temperature(),
+            "disk": {"total": disk.total, "free": disk.free, "floor": disk.floor, "alarm": disk.alarm,
+                     "unsynced_bytes": disk.unsynced_bytes},
+            "profile": self.profile.name,
+            "models": {"asr": self.profile.asr.engine.model, "asr_backend": self.profile.asr.engine.backend,
+                       "compute_type": self.profile.asr.engine.compute_type, "vad": self.profile.vad.model,
+                       "vad_backend": self.profile.vad.backend},
+            "streams": [s.to_json() for s in self.supervisor.streams()],
+        }
+
+    def close(self) -> None:
+        self.supervisor.stop_all()
+        self.store.close()
+
+
+def _temperature() -> float | None:
+    # Not every box exposes sensors (VMs do not); the dashboard shows "n/a" then.
+    try:
+        sensors = psutil.sensors_temperatures()
+    except (AttributeError, OSError):
+        return None
+    readings = [t.current for entries in sensors.values() for t in entries if t.current]
+    return round(max(readings), 1) if readings else None
