@@ -12,7 +12,7 @@ PROFILE ?=
 APT_PACKAGES := gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-rtsp \
-	gir1.2-gst-rtsp-server-1.0 espeak-ng sox libgirepository1.0-dev libcairo2-dev \
+	gir1.2-gst-rtsp-server-1.0 gstreamer1.0-alsa gstreamer1.0-pulseaudio espeak-ng sox libgirepository1.0-dev libcairo2-dev \
 	pkg-config gobject-introspection python3-dev
 
 .PHONY: setup apt venv provision run test bench clean
