@@ -13,7 +13,7 @@ APT_PACKAGES := gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugin
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-rtsp \
 	gir1.2-gst-rtsp-server-1.0 gstreamer1.0-alsa gstreamer1.0-pulseaudio espeak-ng sox libgirepository1.0-dev libcairo2-dev \
-	pkg-config gobject-introspection python3-dev
+	pkg-config gobject-introspection python3-dev chromium mosquitto
 
 .PHONY: setup apt venv provision run test bench clean
 
@@ -47,7 +47,7 @@ provision: venv
 	$(VENV)/bin/edge models provision
 
 run: setup
-	$(VENV)/bin/edge demo $(if $(PROFILE),--profile $(PROFILE))
+	$(VENV)/bin/edge run --data $(DATA) --demo $(if $(PROFILE),--profile $(PROFILE))
 
 test: setup
 	$(PY) -m pytest -q -rs

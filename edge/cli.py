@@ -56,6 +56,14 @@ def _parser() -> argparse.ArgumentParser:
 
     command("profiles", _profiles, "List device profiles and show the detected one.")
 
+    r = command("run", _run, "Run the box: streams, captions, store and the crew's dashboard.")
+    r.add_argument("--data", type=Path, required=True, help="the box's data directory (store, users, demo clip)")
+    r.add_argument("--config", type=Path, help="box configuration (YAML): streams, dashboard, store")
+    r.add_argument("--host", help="dashboard address (default from config: 0.0.0.0)")
+    r.add_argument("--port", type=int, help="dashboard port (default from config: 8080)")
+    r.add_argument("--demo", action="store_true", help="add the bundled demo event, served by the local RTSP camera")
+    r.add_argument("--rtsp-port", type=int, default=8554, help="port of the demo RTSP camera on 127.0.0.1")
+
     d = command("demo", _demo, "Serve the bundled demo event from the local RTSP camera and caption it live.")
     d.add_argument("--data", type=Path, default=Path("var/demo"), help="where the demo clip is built")
     d.add_argument("--port", type=int, default=8554, help="RTSP port of the stand-in camera (127.0.0.1)")
@@ -180,6 +188,39 @@ def _profiles(args: argparse.Namespace) -> int:
         profile = load_profile(name)
         mark = "*" if name == (args.profile or detected) else " "
         print(f"{mark} {name:14} {profile.description}")
+    return 0
+
+
+# -- run -------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edge.config import load_config
+    from edge.dashboard.app import serve
+    from edge.runtime.box import Box
+
+    config = load_config(args.config)
+    box = Box.open(args.data, config, args.profile)
+    camera = None
+    try:
+        if args.demo:
+            from edge.demo.clip import demo_clip_path
+            from edge.ingest.rtsp import RtspTestServer
+
+            camera = RtspTestServer(media=str(demo_clip_path(args.data)), path="/demo", port=args.rtsp_port, loop=True)
+            camera.start()
+            print(f"demo camera: {camera.url}", file=sys.stderr)
+            box.supervisor.add_stream("demo", camera.url)
+        box.start_configured_streams()
+        host = args.host or config.dashboard.host
+        port = args.port or config.dashboard.port
+        print(f"dashboard: http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/  (profile {box.profile.name})",
+              file=sys.stderr, flush=True)
+        serve(box, host, port)
+    finally:
+        box.close()
+        if camera is not None:
+            camera.stop()
     return 0
 
 

@@ -67,6 +67,12 @@ class DecodeSettings(_Strict):
 class StreamingSettings(_Strict):
     partial_interval_s: float = Field(default=0.5, ge=0.1, le=5)
     agreement: int = Field(default=2, ge=2, le=4)
+    # Agreed words ending this close to the end of the heard audio may be cut
+    # mid-word; they wait for the next hypothesis.
+    commit_margin_s: float = Field(default=0.5, ge=0, le=3)
+    # The first words of an utterance are guessed from too little audio; commit
+    # nothing before this much of it has been heard.
+    min_commit_audio_s: float = Field(default=1.5, ge=0, le=10)
     partial: DecodeSettings = DecodeSettings(beam_size=1)
     final: DecodeSettings = DecodeSettings()
 

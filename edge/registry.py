@@ -18,6 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
+from edge.durable import fsync_dir
 from edge.errors import ConfigError, ModelError
 
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -161,8 +162,4 @@ def _atomic_copy(src: Path, dst: Path) -> None:
         fout.flush()
         os.fsync(fout.fileno())
     os.replace(tmp, dst)
-    dir_fd = os.open(dst.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_dir(dst.parent)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -171,19 +171,19 @@ class CaptionStream:
         return self._history if settings.condition_on_previous else None
 
     def _partial(self, utt: _Utterance) -> Iterator[CaptionEvent]:
-        settings = self._asr.streaming.partial
+        streaming = self._asr.streaming
         audio = utt.audio()
         utt.decoded_frames = len(utt.frames)
-        decoded = self._engine.decode(audio, settings, prefix=utt.committed, previous=self._previous(settings))
+        decoded = self._engine.decode(audio, streaming.partial, prefix=utt.committed, previous=self._previous(streaming.partial))
         words = self._engine.words(decoded.tokens)
         utt.history.append(words)
-        while len(utt.history) > self._asr.streaming.agreement:
+        while len(utt.history) > streaming.agreement:
             utt.history.popleft()
         agreed = self._agreed(utt)
-        if agreed:
-            yield from self._commit(utt, words[:agreed], audio)
-            words = words[agreed:]
-            utt.history = deque(h[agreed:] for h in utt.history)
+        if agreed and len(audio) / SAMPLE_RATE >= streaming.min_commit_audio_s:
+            committed = yield from self._commit(utt, words[:agreed], audio)
+            words = words[committed:]
+            utt.history = deque(h[committed:] for h in utt.history)
         if words:
             start = utt.committed_until if utt.committed_until is not None else utt.speech_start
             yield self._event("partial", "".join(w.text for w in words), start, utt.end)
@@ -198,14 +198,23 @@ class CaptionStream:
             n += 1
         return n
 
-    def _commit(self, utt: _Utterance, words: list[Word], audio: np.ndarray) -> Iterator[CaptionEvent]:
+    def _commit(self, utt: _Utterance, words: list[Word], audio: np.ndarray) -> Generator[CaptionEvent, None, int]:
+        """Commit the agreed words that end safely before the audio does; returns how many."""
         tokens = [t for w in words for t in w.tokens]
-        ends = self._engine.word_ends(audio, utt.committed + tokens, self._asr.streaming.partial)
+        ends = self._engine.word_ends(audio, utt.committed + tokens, self._asr.streaming.partial)[-len(words):]
+        limit = len(audio) / SAMPLE_RATE - self._asr.streaming.commit_margin_s
+        n = 0
+        while n < len(words) and n < len(ends) and ends[n] <= limit:
+            n += 1
+        if n == 0:
+            return 0
+        tokens = [t for w in words[:n] for t in w.tokens]
         start = utt.committed_until if utt.committed_until is not None else utt.speech_start
-        end = max(start, utt.start + ends[-1]) if ends else utt.end
+        end = max(start, utt.start + ends[n - 1])
         utt.committed.extend(tokens)
         utt.committed_until = end
-        yield self._event("final", "".join(w.text for w in words), start, end)
+        yield self._event("final", "".join(w.text for w in words[:n]), start, end)
+        return n
 
     def _finish(self, utt: _Utterance, speech_end: float, frames: int | None = None) -> Iterator[CaptionEvent]:
         settings = self._asr.streaming.final if self._live else self._asr.offline

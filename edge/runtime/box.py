@@ -44,12 +44,19 @@ class Box:
             store.close()
             raise
         bus = EventBus()
-        return cls(data_dir, config, profile, store, bus, models, Supervisor(models, store, bus))
+        supervisor = Supervisor(models, store, bus, state_file=data_dir / "streams.json")
+        psutil.cpu_percent(interval=None)  # primes the counter: the first reading is always 0
+        return cls(data_dir, config, profile, store, bus, models, supervisor)
 
     def start_configured_streams(self) -> None:
-        for stream in self.config.streams:
-            if stream.enabled:
-                self.supervisor.add_stream(stream.name, stream.source)
+        """Streams from the config file, then those the crew added from the dashboard last time."""
+        wanted = {s.name: s.source for s in self.config.streams if s.enabled}
+        for name, source in self.supervisor.saved_streams().items():
+            wanted.setdefault(name, source)
+        running = {h.name for h in self.supervisor.streams()}
+        for name, source in wanted.items():
+            if name not in running:
+                self.supervisor.add_stream(name, source)
 
     def health(self) -> dict:
         disk = self.store.disk_status()

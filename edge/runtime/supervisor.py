@@ -7,20 +7,23 @@ kept as a WebVTT caption track and a plain transcript asset.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from edge.asr.captions import join_text, to_webvtt
 from edge.asr.models import SpeechModels
 from edge.config import STREAM_NAME
+from edge.durable import atomic_replace
 from edge.errors import ConfigError, EdgeError
 from edge.events import CaptionEvent, SourceStatus
 from edge.ingest.gstreamer import RetryPolicy
 from edge.runtime.bus import EventBus
 from edge.runtime.streams import caption_media
-from edge.store import AssetStore
+from edge.store import AssetStore, DiskFullError
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +52,18 @@ class _Stream:
 
 
 class Supervisor:
-    def __init__(self, models: SpeechModels, store: AssetStore, bus: EventBus, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        models: SpeechModels,
+        store: AssetStore,
+        bus: EventBus,
+        *,
+        retry: RetryPolicy | None = None,
+        state_file: Path | None = None,
+    ) -> None:
         self._models = models
+        # Streams the crew added at run time, re-added after a restart.
+        self._state_file = state_file
         self._store = store
         self._bus = bus
         self._retry = retry or RetryPolicy()
@@ -70,14 +83,17 @@ class Supervisor:
             self._streams[name] = stream
         stream.thread = threading.Thread(target=self._run, args=(stream,), name=f"stream-{name}", daemon=True)
         stream.thread.start()
+        self._save_state()
         self._publish_health(stream)
         return stream.health
 
-    def remove_stream(self, name: str, timeout: float = 10.0) -> StreamHealth:
+    def remove_stream(self, name: str, timeout: float = 10.0, *, forget: bool = True) -> StreamHealth:
         with self._lock:
             stream = self._streams.pop(name, None)
         if stream is None:
             raise KeyError(name)
+        if forget:
+            self._save_state()
         stream.stop.set()
         if stream.thread:
             stream.thread.join(timeout)
@@ -91,11 +107,29 @@ class Supervisor:
             return [s.health for s in self._streams.values()]
 
     def stop_all(self) -> None:
+        """Shut down: stop every stream but remember them for the next start."""
         for health in self.streams():
             try:
-                self.remove_stream(health.name)
+                self.remove_stream(health.name, forget=False)
             except KeyError:
                 pass
+
+    def saved_streams(self) -> dict[str, str]:
+        if self._state_file is None or not self._state_file.is_file():
+            return {}
+        try:
+            data = json.loads(self._state_file.read_text())
+            return {str(k): str(v) for k, v in data.get("streams", {}).items()}
+        except (ValueError, AttributeError):
+            log.warning("ignoring damaged stream list %s", self._state_file)
+            return {}
+
+    def _save_state(self) -> None:
+        if self._state_file is None:
+            return
+        with self._lock:
+            streams = {name: s.health.source for name, s in self._streams.items()}
+            atomic_replace(self._state_file, json.dumps({"streams": streams}, indent=1).encode())
 
     # -- one stream's thread ---------------------------------------------------------
 
@@ -113,7 +147,7 @@ class Supervisor:
             for ev in caption_media(self._models, health.source, stream=health.name, live=True,
                                     retry=self._retry, on_status=on_status, stop=stream.stop):
                 if ev.type == "final":
-                    self._store.captions.append([ev])  # durable before anyone is told
+                    self._store_final(stream, ev)
                     stream.finals.append(ev)
                     health.finals += 1
                     health.last_caption_at = time.time()
@@ -128,6 +162,18 @@ class Supervisor:
         finally:
             self._save_tracks(stream)
             self._publish_health(stream)
+
+    def _store_final(self, stream: _Stream, ev: CaptionEvent) -> None:
+        """Durable before anyone is told; a full disk stops storing, not captioning."""
+        try:
+            self._store.captions.append([ev])
+            if stream.health.message.startswith("disk full"):
+                stream.health.message = ""
+        except DiskFullError as exc:
+            if not stream.health.message.startswith("disk full"):
+                stream.health.message = f"disk full, captions shown live but not stored: {exc}"
+                log.error("stream %s: %s", stream.health.name, stream.health.message)
+                self._publish_health(stream)
 
     def _save_tracks(self, stream: _Stream) -> None:
         if not stream.finals:
@@ -152,4 +198,5 @@ class Supervisor:
                 "compute_type": profile.asr.engine.compute_type, "vad": profile.vad.model, "profile": profile.name}
 
     def _publish_health(self, stream: _Stream) -> None:
-        self._bus.publish({"kind": "stream", **stream.health.to_json()})
+        self._bus.publish({"kind": "stream", "stream": stream.health.name, **stream.health.to_json()})
+

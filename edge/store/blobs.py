@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from edge.store import StoreError
-from edge.store.db import fsync_dir
+from edge.durable import fsync_dir
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 CHUNK = 1 << 20

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from edge.events import CaptionEvent
 from edge.store import StoreError
-from edge.store.db import fsync_dir
+from edge.durable import fsync_dir
 
 log = logging.getLogger(__name__)
 

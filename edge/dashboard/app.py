@@ -1,0 +1,204 @@
+"""The dashboard: a FastAPI app over one running Box, and a helper to serve it.
+
+Everything the app needs hangs off `app.state` (box, auth, templates, the
+count of live WebSocket clients), so several apps (tests, two boxes) can
+live in one process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from edge.dashboard.auth import Auth, AuthGate, LoginLimiter, Sessions, UserStore, bootstrap_admin
+from edge.dashboard.routes import assets, captions, metrics, pages, streams
+from edge.dashboard.routes import auth as auth_routes
+from edge.dashboard.uploads import clean_temp
+from edge.runtime.box import Box
+
+HERE = Path(__file__).resolve().parent
+UPLOAD_TMP = "uploads.tmp"  # inside the store root: same disk as the blobs
+
+# (method, path) pairs anyone may reach; everything else needs a session (see auth.AuthGate).
+PUBLIC_ROUTES = frozenset({("GET", "/api/health"), ("HEAD", "/api/health"), ("GET", "/login"),
+                           ("HEAD", "/login"), ("POST", "/api/login")})
+PUBLIC_PREFIXES = ("/static/",)
+
+# Pages load only our own scripts and styles: an injected <script> in a caption or
+# file name would not run even if escaping were ever missed somewhere.
+PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def is_public(method: str, path: str) -> bool:
+    return (method, path) in PUBLIC_ROUTES or (method in ("GET", "HEAD") and path.startswith(PUBLIC_PREFIXES))
+
+
+def create_app(box: Box, *, admin_password: str | None = None, secure_cookies: bool = False) -> FastAPI:
+    """The dashboard for `box`. The admin password comes from the argument, else EDGE_ADMIN_PASSWORD,
+    else the users file; with none of those a password is generated and printed once to stderr."""
+    users = UserStore(box.data_dir / "users.json")
+    bootstrap_admin(users, admin_password or os.environ.get("EDGE_ADMIN_PASSWORD") or None)
+    auth = Auth(users, Sessions(), LoginLimiter(), secure_cookies=secure_cookies)
+
+    app = FastAPI(
+        title="Edge box dashboard",
+        version="1",
+        summary="Live captions, streams, assets and health of one edge box.",
+        # The built-in docs routes cannot be put behind the login; ours below is.
+        docs_url=None, redoc_url=None, openapi_url=None,
+    )
+    app.state.box = box
+    app.state.auth = auth
+    app.state.templates = _templates()
+    app.state.ws_clients = 0
+    app.state.upload_tmp = box.store.root / UPLOAD_TMP
+    clean_temp(app.state.upload_tmp)
+
+    for module in (auth_routes, streams, captions, assets, metrics, pages):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    # Outermost first: headers go on every response, including the gate's 401s and redirects.
+    app.add_middleware(AuthGate, auth=auth, is_public=is_public)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+class SecurityHeaders:
+    """nosniff everywhere; no framing, a strict CSP and no referrer leaks on our pages."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                present = {k.lower() for k, _ in headers}
+                extra = {
+                    b"x-content-type-options": b"nosniff",
+                    b"x-frame-options": b"DENY",
+                    b"referrer-policy": b"same-origin",
+                    b"content-security-policy": PAGE_CSP.encode(),
+                }
+                headers.extend((k, v) for k, v in extra.items() if k not in present)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# -- templates ----------------------------------------------------------------
+
+
+def _templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=HERE / "templates")
+    env = templates.env
+    env.filters["filesize"] = filesize
+    env.filters["clock"] = lambda t: datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "–"
+    env.filters["duration"] = duration
+    env.filters["stream_time"] = lambda s: "–" if s is None else duration(s)
+    return templates
+
+
+def filesize(n: float | None) -> str:
+    if n is None:
+        return "n/a"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"  # unreachable
+
+
+def duration(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+# -- serving ------------------------------------------------------------------
+
+
+class DashboardServer(uvicorn.Server):
+    """uvicorn, minus the surprise at exit.
+
+    Plain uvicorn re-raises a caught SIGINT/SIGTERM after shutting down, which
+    would blow up the caller (who still has a box to close). Here the signal
+    only stops the server, the previous handlers come back, and `run` returns.
+    Off the main thread no handlers are installed: stop it with `.should_exit = True`.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+class _RedactTokens(logging.Filter):
+    """Access logs print WebSocket URLs; a ?token= there is a live bearer secret."""
+
+    _TOKEN = re.compile(r"(token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(self._TOKEN.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                                for a in (record.args if isinstance(record.args, tuple) else (record.args,)))
+        return True
+
+
+def make_server(app: FastAPI, host: str, port: int, **config: Any) -> DashboardServer:
+    config.setdefault("log_level", "info")
+    server = DashboardServer(uvicorn.Config(app, host=host, port=port, lifespan="off", **config))
+    return server
+
+
+def serve(box: Box, host: str = "0.0.0.0", port: int = 8080, *, app: FastAPI | None = None,
+          sock: socket.socket | None = None, **config: Any) -> None:
+    """Serve the dashboard until SIGINT/SIGTERM (or `should_exit`); returns normally when stopped.
+
+    The box stays open: closing it is the caller's job.
+    """
+    server = make_server(app or create_app(box), host, port, **config)
+    # uvicorn.Config configures its loggers when the server is made; filter after that.
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
+            logger.addFilter(_RedactTokens())
+    started = time.monotonic()
+    server.run(sockets=[sock] if sock else None)
+    logging.getLogger(__name__).info("dashboard stopped after %.0f s", time.monotonic() - started)

@@ -1,0 +1,1 @@
+"""Dashboard routes, one module per area; app.py includes each module's `router`."""
