@@ -35,7 +35,7 @@ $(PY):
 # Re-installs only when pyproject.toml changes.
 $(STAMPS)/venv: pyproject.toml | $(PY)
 	@mkdir -p $(STAMPS)
-	$(PIP) install -q -e '.[models,openvino,test,bench]'
+	$(PIP) install -q -e '.[models,openvino,s3,test,bench]'
 	# silero-vad's own dependencies pull a multi-GB torch; we only need its ONNX files.
 	# useful-moonshine-onnx carries beckett.wav (human speech for the benchmark).
 	$(PIP) install -q --no-deps 'silero-vad==6.2.3' 'useful-moonshine-onnx'
@@ -55,6 +55,7 @@ test: setup
 bench: setup
 	$(PY) -m bench.asr
 	$(PY) -m bench.store
+	$(PY) -m bench.sync
 
 clean:
 	rm -rf $(VENV) $(STAMPS) var bench/out

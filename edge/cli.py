@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
 
     command("profiles", _profiles, "List device profiles and show the detected one.")
 
+    from edge.sync_cli import register as register_sync
+
+    register_sync(sub, command)
+
     r = command("run", _run, "Run the box: streams, captions, store and the crew's dashboard.")
     r.add_argument("--data", type=Path, required=True, help="the box's data directory (store, users, demo clip)")
     r.add_argument("--config", type=Path, help="box configuration (YAML): streams, dashboard, store")
@@ -63,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--port", type=int, help="dashboard port (default from config: 8080)")
     r.add_argument("--demo", action="store_true", help="add the bundled demo event, served by the local RTSP camera")
     r.add_argument("--rtsp-port", type=int, default=8554, help="port of the demo RTSP camera on 127.0.0.1")
+    r.add_argument("--mqtt", help="MQTT broker for status and notices (default from config)")
 
     d = command("demo", _demo, "Serve the bundled demo event from the local RTSP camera and caption it live.")
     d.add_argument("--data", type=Path, default=Path("var/demo"), help="where the demo clip is built")
@@ -212,6 +217,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"demo camera: {camera.url}", file=sys.stderr)
             box.supervisor.add_stream("demo", camera.url)
         box.start_configured_streams()
+        print(box.start_sync(args.mqtt), file=sys.stderr)
         host = args.host or config.dashboard.host
         port = args.port or config.dashboard.port
         print(f"dashboard: http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/  (profile {box.profile.name})",

@@ -47,12 +47,18 @@ class StoreConfig(_Strict):
     reserve_mb: int = Field(default=128, ge=1)
 
 
+class SyncSettings(_Strict):
+    mqtt: str | None = None  # e.g. mqtt://broker.newsroom:1883 for status and notices
+    bandwidth_kbps: float | None = Field(default=None, gt=0)  # uplink cap; None = as fast as the link goes
+
+
 class BoxConfig(_Strict):
     box_id: str = "edge-box"
     profile: str | None = None
     streams: list[StreamConfig] = []
     dashboard: DashboardConfig = DashboardConfig()
     store: StoreConfig = StoreConfig()
+    sync: SyncSettings = SyncSettings()
 
     @field_validator("streams")
     @classmethod

@@ -72,8 +72,8 @@ class StreamingSettings(_Strict):
     commit_margin_s: float = Field(default=0.5, ge=0, le=3)
     # The first words of an utterance are guessed from too little audio; commit
     # nothing before this much of it has been heard.
-    min_commit_audio_s: float = Field(default=1.5, ge=0, le=10)
-    partial: DecodeSettings = DecodeSettings(beam_size=1)
+    min_commit_audio_s: float = Field(default=2.5, ge=0, le=10)
+    partial: DecodeSettings = DecodeSettings(beam_size=5)
     final: DecodeSettings = DecodeSettings()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -28,6 +29,7 @@ class Box:
     models: SpeechModels
     supervisor: Supervisor
     started_at: float = field(default_factory=time.time)
+    syncer: Any = None  # cloud_sync.Syncer once the box is paired with a center
 
     @classmethod
     def open(cls, data_dir: Path, config: BoxConfig, profile_name: str | None = None) -> "Box":
@@ -58,6 +60,23 @@ class Box:
             if name not in running:
                 self.supervisor.add_stream(name, source)
 
+    def start_sync(self, mqtt_url: str | None = None) -> str:
+        """Sync continuously when paired; returns a line saying what happens."""
+        from cloud_sync import Syncer
+        from cloud_sync.boxfiles import NotPaired
+        from cloud_sync.config import SyncConfig
+
+        try:
+            self.syncer = Syncer(self.store, self.data_dir, SyncConfig(bandwidth_kbps=self.config.sync.bandwidth_kbps),
+                                 mqtt_url=mqtt_url or self.config.sync.mqtt)
+        except NotPaired as exc:
+            return f"sync: off ({exc})"
+        self.syncer.start()
+        return f"sync: to {self.syncer.endpoint} as box {self.syncer.box_id}"
+
+    def sync_state(self) -> dict | None:
+        return self.syncer.link_state() if self.syncer is not None else None
+
     def health(self) -> dict:
         disk = self.store.disk_status()
         mem = psutil.virtual_memory()
@@ -75,10 +94,13 @@ class Box:
                        "compute_type": self.profile.asr.engine.compute_type, "vad": self.profile.vad.model,
                        "vad_backend": self.profile.vad.backend},
             "streams": [s.to_json() for s in self.supervisor.streams()],
+            "sync": self.sync_state(),
         }
 
     def close(self) -> None:
         self.supervisor.stop_all()
+        if self.syncer is not None:
+            self.syncer.close()
         self.store.close()
 
 

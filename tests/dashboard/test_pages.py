@@ -40,11 +40,11 @@ def test_drafts_page_does_not_pretend(client, box):
     assert "first-draft.txt" in client.get("/drafts").text
 
 
-def test_sync_page_shows_what_is_waiting_and_that_no_link_is_configured(client, box):
+def test_sync_page_shows_what_is_waiting_and_that_the_box_is_not_paired(client, box):
     box.store.add_bytes(b"x" * 1500, kind="upload", name="a.png", mime="image/png")
     box.store.add_bytes(b"y" * 500, kind="note", name="b.txt", mime="text/plain")
     text = client.get("/sync").text
-    assert "sync link isn't configured yet" in text
+    assert "not paired with a newsroom center" in text
     assert '<dd id="pending-count">2</dd>' in text
     assert '<dd id="pending-bytes">2.0 KB</dd>' in text
 

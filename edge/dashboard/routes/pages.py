@@ -114,7 +114,8 @@ def drafts(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
 def sync(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
     summaries = box.store.summaries()
     counts = {state: sum(1 for a in summaries if a.sync == state) for state in ("pending", "synced", "evicted")}
-    return render(request, "sync.html", "sync", counts=counts, oldest=box.store.pending_sync(limit=20))
+    return render(request, "sync.html", "sync", counts=counts, oldest=box.store.pending_sync(limit=20),
+                  link=box.sync_state())
 
 
 @router.get("/health", dependencies=user_router_deps)

@@ -1,0 +1,272 @@
+"""The durable outbox: which store assets still have to reach the center, in what order.
+
+State lives in its own SQLite file (`<box data>/sync/outbox.sqlite`, WAL,
+synchronous=FULL), not in the store's meta: the store's TinyDB index is
+rewritten whole on every write, so recording progress there would cost a
+copy of the whole index per update. The store stays the truth about *what*
+is unsynced (`pending_sync`); the outbox only adds *how it is going*
+(attempts, acked bytes, expiry, held-back state) and can be deleted at any
+time: `refresh()` rebuilds it from the store.
+
+Order: priority class (config.PRIORITY), then asset id, which is creation
+order (ids start with a nanosecond timestamp).
+
+Size cap policy (`max_queue_bytes`): drafts, captions, transcripts, notes,
+keyframes and sensor series are always queued. A new upload or media asset
+that would take the queued bytes over the cap is *held*: it stays unsynced
+in the store (never deleted) and joins the queue, oldest first, as soon as
+the queue has room again. Nothing unsynced is ever dropped by the cap.
+
+TTL policy (`ttl_s`): an asset of a kind with a TTL (default: keyframes,
+6 h) that is still unsynced that long after its creation is marked
+`expired` here and is no longer sent; the syncer also records it in the
+asset's meta and logs it. Drafts and captions have no TTL (SyncConfig
+refuses one).
+
+The outbox also holds MQTT notices until the broker acknowledged them, so
+a notice survives a power cut like an asset does.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from cloud_sync.config import HOLDABLE_KINDS, PRIORITY, SyncConfig
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    asset_id    TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    priority    INTEGER NOT NULL,
+    size        INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('queued', 'held', 'expired')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    acked_bytes INTEGER NOT NULL DEFAULT 0,
+    expires_at  REAL,
+    next_try_at REAL NOT NULL DEFAULT 0,
+    last_error  TEXT
+);
+CREATE INDEX IF NOT EXISTS items_order ON items (state, priority, asset_id);
+CREATE TABLE IF NOT EXISTS notices (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic      TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+"""
+
+
+class Pending(Protocol):
+    """What refresh() needs of a store asset (edge.store.AssetSummary fits)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    asset_id: str
+    kind: str
+    priority: int
+    size: int
+    sha256: str
+    state: str
+    attempts: int
+    acked_bytes: int
+    expires_at: float | None
+    next_try_at: float
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    added: list[str]  # newly queued or held, in send order
+    expired: list[str]  # just marked expired
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    queued: int
+    held: int
+    expired: int
+    bytes_pending: int  # bytes of queued + held assets not yet acknowledged by the center
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    id: int
+    topic: str
+    payload: dict[str, Any]
+
+
+def created_at(asset_id: str) -> float:
+    """Unix time an asset was made, from its id (16 hex digits of nanoseconds first)."""
+    return int(asset_id[:16], 16) / 1e9
+
+
+class Outbox:
+    def __init__(self, path: Path, config: SyncConfig) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.config = config
+        self._lock = threading.Lock()  # the syncer thread and paho's network thread share it
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a committed state change survives a power cut
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- feeding from the store ------------------------------------------------
+
+    def refresh(self, pending: Iterable[Pending], now: float | None = None) -> Refreshed:
+        """Bring the queue in line with the store's unsynced assets (the store is the truth)."""
+        now = time.time() if now is None else now
+        pending = list(pending)
+        with self._lock, self._tx():
+            known = {r[0] for r in self._db.execute("SELECT asset_id FROM items")}
+            live = {a.id for a in pending}
+            gone = known - live  # synced by an earlier run, or evicted: nothing left to do
+            self._db.executemany("DELETE FROM items WHERE asset_id = ?", ((i,) for i in gone))
+            added = []
+            for a in pending:
+                if a.id in known:
+                    continue
+                added.append(a.id)
+                ttl = self.config.ttl_s.get(a.kind)
+                self._db.execute(
+                    "INSERT INTO items (asset_id, kind, priority, size, sha256, state, expires_at)"
+                    " VALUES (?, ?, ?, ?, ?, 'held', ?)",
+                    (a.id, a.kind, PRIORITY.get(a.kind, max(PRIORITY.values())), a.size, a.sha256,
+                     None if ttl is None else created_at(a.id) + ttl),
+                )
+            expired = [r[0] for r in self._db.execute(
+                "SELECT asset_id FROM items WHERE state != 'expired' AND expires_at IS NOT NULL AND expires_at <= ?"
+                " ORDER BY asset_id", (now,))]
+            self._db.executemany(
+                "UPDATE items SET state = 'expired', last_error = 'expired: never synced within its TTL'"
+                " WHERE asset_id = ?", ((i,) for i in expired))
+            self._admit_held()
+            return Refreshed(added, expired)
+
+    def _admit_held(self) -> None:
+        """Move held items into the queue in send order while the cap allows."""
+        cap = self.config.max_queue_bytes
+        queued = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM items WHERE state = 'queued'").fetchone()[0]
+        for asset_id, kind, size in self._db.execute(
+            "SELECT asset_id, kind, size FROM items WHERE state = 'held' ORDER BY priority, asset_id"
+        ).fetchall():
+            # An empty queue takes one item whatever its size, or a huge file would wait forever.
+            if kind in HOLDABLE_KINDS and cap is not None and queued > 0 and queued + size > cap:
+                continue  # a later, smaller one may still fit; protected kinds never wait here
+            self._db.execute("UPDATE items SET state = 'queued' WHERE asset_id = ?", (asset_id,))
+            queued += size
+
+    # -- the send loop ------------------------------------------------------------------
+
+    def next(self, now: float | None = None) -> Item | None:
+        """The item to send now: best priority, then oldest, skipping those backing off."""
+        now = time.time() if now is None else now
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM items WHERE state = 'queued' AND next_try_at <= ? ORDER BY priority, asset_id LIMIT 1",
+                (now,),
+            ).fetchone()
+        return Item(*row) if row else None
+
+    def queued(self) -> list[Item]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM items ORDER BY state != 'queued', priority, asset_id").fetchall()
+        return [Item(*r) for r in rows]
+
+    def get(self, asset_id: str) -> Item | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM items WHERE asset_id = ?", (asset_id,)).fetchone()
+        return Item(*row) if row else None
+
+    def progress(self, asset_id: str, acked_bytes: int) -> None:
+        with self._lock:
+            self._db.execute("UPDATE items SET acked_bytes = ? WHERE asset_id = ?", (acked_bytes, asset_id))
+
+    def started(self, asset_id: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE items SET attempts = attempts + 1 WHERE asset_id = ?", (asset_id,))
+
+    def done(self, asset_id: str) -> None:
+        """The center holds it durably (and the store says so): it leaves the outbox."""
+        with self._lock, self._tx():
+            self._db.execute("DELETE FROM items WHERE asset_id = ?", (asset_id,))
+            self._admit_held()
+
+    def failed(self, asset_id: str, error: str, retry_in_s: float, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with self._lock:
+            self._db.execute(
+                "UPDATE items SET last_error = ?, next_try_at = ? WHERE asset_id = ?", (error, now + retry_in_s, asset_id)
+            )
+
+    def stats(self) -> OutboxStats:
+        with self._lock:
+            rows = dict(((s, (n, b)) for s, n, b in self._db.execute(
+                "SELECT state, COUNT(*), COALESCE(SUM(MAX(size - acked_bytes, 0)), 0) FROM items GROUP BY state")))
+        q, h, e = (rows.get(s, (0, 0)) for s in ("queued", "held", "expired"))
+        return OutboxStats(queued=q[0], held=h[0], expired=e[0], bytes_pending=q[1] + h[1])
+
+    # -- MQTT notices -----------------------------------------------------------------
+
+    def add_notice(self, topic: str, payload: dict[str, Any], now: float | None = None) -> int:
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO notices (topic, payload, created_at) VALUES (?, ?, ?)",
+                (topic, json.dumps(payload, sort_keys=True), time.time() if now is None else now),
+            )
+            return int(cur.lastrowid or 0)
+
+    def notices(self, limit: int = 100, after: int = 0) -> list[Notice]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, topic, payload FROM notices WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+            ).fetchall()
+        return [Notice(i, t, json.loads(p)) for i, t, p in rows]
+
+    def drop_notice(self, notice_id: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM notices WHERE id = ?", (notice_id,))
+
+    def notice_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM notices").fetchone()[0])
+
+    # -- internals --------------------------------------------------------------------
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, ROLLBACK on error (the connection is in autocommit mode)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
