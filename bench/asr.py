@@ -60,6 +60,7 @@ def run_reference(wav: Path) -> dict:
 
 
 def run_ours(wavs: list[Path], live: bool) -> list[dict]:
+    from edge.asr.captions import join_text
     from edge.asr.models import SpeechModels
     from edge.runtime.streams import caption_media
     from edge.profiles import load_profile
@@ -86,7 +87,9 @@ def run_ours(wavs: list[Path], live: bool) -> list[dict]:
     cpu = _cpu() - c0
     for r in results:
         r["cpu"] = cpu / len(wavs)  # per stream
-        r["text"] = " ".join(f["text"] for f in r["finals"])
+        r["text"] = ""
+        for f in r["finals"]:
+            r["text"] = join_text(r["text"], f["text"])
     return results
 
 
