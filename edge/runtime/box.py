@@ -63,13 +63,14 @@ class Box:
     def start_sync(self, mqtt_url: str | None = None) -> str:
         """Sync continuously when paired; returns a line saying what happens."""
         from cloud_sync import Syncer
-        from cloud_sync.boxfiles import NotPaired
         from cloud_sync.config import SyncConfig
+
+        from edge.errors import EdgeError
 
         try:
             self.syncer = Syncer(self.store, self.data_dir, SyncConfig(bandwidth_kbps=self.config.sync.bandwidth_kbps),
                                  mqtt_url=mqtt_url or self.config.sync.mqtt)
-        except NotPaired as exc:
+        except EdgeError as exc:  # not initialised or not paired: the box still captions and stores
             return f"sync: off ({exc})"
         self.syncer.start()
         return f"sync: to {self.syncer.endpoint} as box {self.syncer.box_id}"

@@ -1,0 +1,102 @@
+"""Kill -9 the running box while it writes captions and uploads: nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.dashboard.conftest import png_bytes
+
+pytestmark = pytest.mark.slow
+PASSWORD = "kill-test-password"
+ROUNDS = 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_box(data: Path, config: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "EDGE_ADMIN_PASSWORD": PASSWORD}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "run", "--data", str(data), "--config", str(config),
+         "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"box exited early: {proc.stderr.read()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("box did not come up")
+
+
+def client(port: int) -> httpx.Client:
+    token = httpx.post(f"http://127.0.0.1:{port}/api/login",
+                       json={"username": "admin", "password": PASSWORD}).json()["token"]
+    return httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def test_every_acknowledged_asset_and_caption_survives_kill_minus_nine(tmp_path, news_clip):
+    wav, _ = news_clip
+    data, config = tmp_path / "box", tmp_path / "box.yaml"
+    config.write_text(f"streams:\n  - {{name: cam, source: '{wav}'}}\n")
+    rng = random.Random(int(os.environ.get("BOX_KILL_SEED", "0")) or None)
+    uploads: dict[str, str] = {}  # asset id -> sha256 of what we sent
+    captions: dict[str, str] = {}  # caption id -> text, as the API returned them
+    for round_no in range(ROUNDS):
+        port = free_port()
+        proc = start_box(data, config, port)
+        with client(port) as api:
+            # Everything acknowledged before this restart is still there.
+            for asset_id, sha in uploads.items():
+                got = api.get(f"/api/assets/{asset_id}/content")
+                assert got.status_code == 200, (round_no, asset_id)
+                assert hashlib.sha256(got.content).hexdigest() == sha
+            stored = {c["id"]: c["text"] for c in api.get("/api/captions").json()["captions"]}
+            for cid, text in captions.items():
+                assert stored.get(cid) == text, (round_no, cid)
+            # Write until a random moment, then pull the plug.
+            deadline = time.monotonic() + rng.uniform(4.0, 9.0)
+            n = 0
+            while time.monotonic() < deadline:
+                body = png_bytes(8 + n % 5, 6, (n % 255, round_no * 40, 90))
+                r = api.post("/api/uploads", files={"file": (f"r{round_no}-{n}.png", body, "image/png")},
+                             data={"tags": "kill-test"})
+                assert r.status_code == 201, r.text
+                uploads[r.json()["id"]] = hashlib.sha256(body).hexdigest()
+                for c in api.get("/api/captions").json()["captions"]:
+                    captions[c["id"]] = c["text"]
+                n += 1
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert len(uploads) > 10 and captions, (len(uploads), len(captions))
+    # A last clean start: the store opens without complaint.
+    port = free_port()
+    proc = start_box(data, config, port)
+    try:
+        with client(port) as api:
+            for asset_id in uploads:
+                assert api.get(f"/api/assets/{asset_id}").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert "Traceback" not in proc.stderr.read()
