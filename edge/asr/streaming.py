@@ -33,7 +33,8 @@ _WORD = re.compile(r"[^\w']+")
 
 
 def _norm(word: Word) -> str:
-    return _WORD.sub("", word.text.lower())
+    # Case and punctuation differences are not disagreement; a bare comma still has to match itself.
+    return _WORD.sub("", word.text.lower()) or word.text.strip()
 
 
 class StreamClock:
@@ -193,7 +194,7 @@ class CaptionStream:
             return 0
         n = 0
         for column in zip(*utt.history):
-            if len({_norm(w) for w in column}) != 1 or not _norm(column[0]):
+            if len({_norm(w) for w in column}) != 1:
                 break
             n += 1
         return n

@@ -60,8 +60,11 @@ class AlwaysSpeech:
         return 0.9 if self.n <= self.frames else 0.05
 
 
-def _run(hypotheses: list[str], speech_s: float = 3.0, live: bool = True):
+def _run(hypotheses: list[str], speech_s: float = 3.0, live: bool = True, min_audio: float = 0.0):
     profile = load_profile("x86-cpu")
+    # Each rule in isolation: no minimum audio and no end margin unless a test asks.
+    profile.asr.streaming.min_commit_audio_s = min_audio
+    profile.asr.streaming.commit_margin_s = 0.0
     engine = ScriptedEngine(hypotheses)
     stream = CaptionStream(engine, AlwaysSpeech(speech_s), profile.asr, profile.vad_settings, live=live)
     audio = np.zeros(int((speech_s + 1.0) * 16000), np.float32)
@@ -115,3 +118,16 @@ def test_offline_mode_decodes_each_utterance_once_with_no_partials():
     assert [e.type for e in events] == ["final"]
     assert events[0].text == "the whole sentence"
     assert engine.prefixes == [[]]
+
+
+def test_nothing_is_committed_before_enough_audio_was_heard():
+    events, _ = _run(["the city", "the city council", "the city council voted", "the city council voted on",
+                      "the city council voted on tuesday"], speech_s=3.0, min_audio=2.0)
+    first_final = next(e for e in events if e.type == "final")
+    assert first_final.emitted_at >= 2.0
+
+
+def test_a_comma_both_hypotheses_agree_on_does_not_hold_back_the_words_after_it():
+    events, _ = _run(["well , the", "well , the city", "well , the city council", "well , the city council"])
+    finals = [e.text for e in events if e.type == "final"]
+    assert finals[0].split() == ["well", ",", "the"] or finals[0].split()[:2] == ["well", ","]
