@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from edge.errors import EdgeError
@@ -215,7 +214,7 @@ def _run(args: argparse.Namespace) -> int:
             camera = RtspTestServer(media=str(demo_clip_path(args.data)), path="/demo", port=args.rtsp_port, loop=True)
             camera.start()
             print(f"demo camera: {camera.url}", file=sys.stderr)
-            box.supervisor.add_stream("demo", camera.url)
+            box.supervisor.add_stream("demo", camera.url, remember=False)
         box.start_configured_streams()
         print(box.start_sync(args.mqtt), file=sys.stderr)
         host = args.host or config.dashboard.host

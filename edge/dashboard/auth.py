@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import secrets
 import sys
 import threading
@@ -68,14 +67,14 @@ class UserStore:
         # Each argon2 check takes ~64 MiB for ~0.1 s: cap how many run at once so
         # a burst of logins cannot exhaust a small box's memory.
         self._verifying = threading.BoundedSemaphore(2)
-        self._dummy: str | None = None
+        self._decoy: str | None = None
 
     @property
-    def _dummy_hash(self) -> str:
+    def _decoy_hash(self) -> str:
         # Unknown users are checked against this so a wrong name costs as long as a wrong password.
-        if self._dummy is None:
-            self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
-        return self._dummy
+        if self._decoy is None:
+            self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
+        return self._decoy
 
     def exists(self) -> bool:
         return self.path.is_file()
@@ -97,7 +96,7 @@ class UserStore:
 
     def verify(self, username: str, password: str) -> bool:
         record = self._read().get(username)
-        stored = record["hash"] if record else self._dummy_hash
+        stored = record["hash"] if record else self._decoy_hash
         with self._verifying:
             try:
                 ok = self._hasher.verify(stored, password)

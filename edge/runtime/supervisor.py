@@ -44,8 +44,9 @@ class StreamHealth:
 
 
 class _Stream:
-    def __init__(self, name: str, source: str) -> None:
+    def __init__(self, name: str, source: str, remember: bool = True) -> None:
         self.health = StreamHealth(name, source)
+        self.remember = remember  # re-added after a restart (false for the demo camera)
         self.stop = threading.Event()
         self.finals: list[CaptionEvent] = []
         self.thread: threading.Thread | None = None
@@ -70,7 +71,7 @@ class Supervisor:
         self._streams: dict[str, _Stream] = {}
         self._lock = threading.Lock()
 
-    def add_stream(self, name: str, source: str) -> StreamHealth:
+    def add_stream(self, name: str, source: str, *, remember: bool = True) -> StreamHealth:
         if not STREAM_NAME.match(name):
             raise ConfigError(f"stream name '{name}' is not allowed", "use 1-64 letters, digits, '.', '_' or '-'")
         if not source.strip():
@@ -79,7 +80,7 @@ class Supervisor:
             running = self._streams.get(name)
             if running and running.thread and running.thread.is_alive():
                 raise ConfigError(f"stream '{name}' is already running", "remove it first or pick another name")
-            stream = _Stream(name, source)
+            stream = _Stream(name, source, remember)
             self._streams[name] = stream
         stream.thread = threading.Thread(target=self._run, args=(stream,), name=f"stream-{name}", daemon=True)
         stream.thread.start()
@@ -128,7 +129,7 @@ class Supervisor:
         if self._state_file is None:
             return
         with self._lock:
-            streams = {name: s.health.source for name, s in self._streams.items()}
+            streams = {name: s.health.source for name, s in self._streams.items() if s.remember}
             atomic_replace(self._state_file, json.dumps({"streams": streams}, indent=1).encode())
 
     # -- one stream's thread ---------------------------------------------------------

@@ -9,7 +9,6 @@ editor) is detected at open and replaced by the last good copy.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import logging
@@ -19,7 +18,7 @@ from typing import Any
 
 from tinydb.storages import Storage
 
-from edge.durable import atomic_replace, fsync_dir
+from edge.durable import atomic_replace
 from edge.store import StoreError
 
 log = logging.getLogger(__name__)

@@ -50,7 +50,7 @@ class Media:
 def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     missing = require_tools("espeak-ng", "sox", "gst-launch-1.0")
     if missing:
-        pytest.skip(f"media tools not installed: {', '.join(missing)}")
+        pytest.fail(f"media tools not installed: {', '.join(missing)} (make setup installs them)")
     root = tmp_path_factory.mktemp("media")
     speech = make_speech_wav(root / "speech.wav", SPEECH)
     return Media(

@@ -27,7 +27,7 @@ FAST_RETRY = RetryPolicy(initial_delay=0.2, max_delay=0.5)
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     missing = require_tools("espeak-ng", "sox", "gst-launch-1.0")
     if missing:
-        pytest.skip(f"media tools not installed: {', '.join(missing)}")
+        pytest.fail(f"media tools not installed: {', '.join(missing)} (make setup installs them)")
     root = tmp_path_factory.mktemp("rtsp-media")
     speech = make_speech_wav(root / "speech.wav", "Live from the harbour, the ferry has arrived.")
     return make_av_clip(root / "clip.mkv", speech, CLIP_SECONDS)
