@@ -1,7 +1,6 @@
 """Box-side sync commands: `edge init`, `edge pair`, `edge assets add`, `edge sync`.
 
-edge/cli.py calls register(sub, command); `python -m edge.sync_cli …` runs
-the same commands on their own (tests use it).
+edge/cli.py calls register(sub, command), so these are ordinary `edge` subcommands.
 """
 
 from __future__ import annotations
@@ -134,32 +133,3 @@ def _sync(args: argparse.Namespace) -> int:
     if args.until_drained:
         print(f"synced: outbox empty ({state['expired']} expired)")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (python -m edge.sync_cli), shaped like edge/cli.py's main."""
-    parser = argparse.ArgumentParser(prog="edge")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(required=True, metavar="COMMAND")
-
-    def command(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
-        c = sub.add_parser(name, help=help, description=help)
-        c.add_argument("--profile", help="device profile (unused by sync commands)")
-        c.set_defaults(func=func)
-        return c
-
-    register(sub, command)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return args.func(args) or 0
-    except EdgeError as exc:
-        print(f"edge: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

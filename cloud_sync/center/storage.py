@@ -19,16 +19,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from edge.durable import fsync_dir
+
 READ_CHUNK = 1 << 20
 MAX_OPEN = 128  # partial files kept open between chunks (many boxes, few uploads each)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def key_dir(box_key: str) -> str:

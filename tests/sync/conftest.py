@@ -50,7 +50,7 @@ def env() -> dict[str, str]:
 
 def edge_cli(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
     """The box commands, as `edge …` will run them (edge/cli.py calls the same register())."""
-    r = subprocess.run([sys.executable, "-m", "edge.sync_cli", *args], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "edge.cli", *args], capture_output=True, text=True,
                        timeout=timeout, env=env(), cwd=ROOT)
     if check and r.returncode != 0:
         raise AssertionError(f"edge {' '.join(args)} exited {r.returncode}: {r.stderr}")

@@ -99,7 +99,7 @@ def test_chaos_every_asset_arrives_exactly_once(tmp_path: Path):
         edge_cli("pair", "--data", str(bdir), "--center", endpoint, "--center-key", str(CenterPaths(cdir).public_key))
         with AssetStore(BoxFiles(bdir).store) as store:
             expected[f"box{b}"] = _fill(store, rng, rng.randint(60, 90), extras[b])
-        boxes.append(Proc(f"box{b}", [sys.executable, "-m", "edge.sync_cli", "sync", "--data", str(bdir),
+        boxes.append(Proc(f"box{b}", [sys.executable, "-m", "edge.cli", "sync", "--data", str(bdir),
                                       "--until-drained", "--timeout", "400"], tmp_path / f"box{b}.log"))
     total = sum(len(v) for v in expected.values())
     nbytes = 0
