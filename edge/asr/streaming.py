@@ -175,7 +175,8 @@ class CaptionStream:
         streaming = self._asr.streaming
         audio = utt.audio()
         utt.decoded_frames = len(utt.frames)
-        decoded = self._engine.decode(audio, streaming.partial, prefix=utt.committed, previous=self._previous(streaming.partial))
+        decoded = self._engine.decode(audio, streaming.partial, prefix=utt.committed,
+                                      previous=self._previous(streaming.partial), urgent=False)
         words = self._engine.words(decoded.tokens)
         utt.history.append(words)
         while len(utt.history) > streaming.agreement:

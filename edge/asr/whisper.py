@@ -11,8 +11,12 @@ Two things differ from a plain faster-whisper call:
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,10 +67,9 @@ class WhisperEngine:
             language="en",
         )
         self._prompt = list(self.tokenizer.sot_sequence) + [self.tokenizer.no_timestamps]
-        # CTranslate2 queues concurrent calls itself; the lock only keeps
-        # encode+generate+align of one request together so a stream's work
-        # is not interleaved with another's half-way.
-        self._lock = threading.Lock()
+        # One model serves every stream: urgent work (finals) goes before
+        # partials that are only nice to have, oldest first within each.
+        self._gate = PriorityGate()
 
     @classmethod
     def load(cls, choice: ModelChoice, registry: Registry | None = None) -> "WhisperEngine":
@@ -94,6 +97,7 @@ class WhisperEngine:
         settings: DecodeSettings,
         prefix: list[int] | None = None,
         previous: list[int] | None = None,
+        urgent: bool = True,
     ) -> Decoded:
         """Decode `audio`, continuing after `prefix`; `previous` is earlier text given as context."""
         prefix = list(prefix or [])
@@ -107,7 +111,7 @@ class WhisperEngine:
             # Earlier captions as context, as Whisper was trained: it keeps names,
             # spelling and style consistent across utterances.
             prompt = [self.tokenizer.sot_prev] + list(previous[-MAX_PREVIOUS_TOKENS:]) + prompt
-        with self._lock:
+        with self._gate.hold(URGENT if urgent else BACKGROUND):
             encoded = self._model.encode(ctranslate2.StorageView.from_array(feats))
             result = self._generate(encoded, prompt, settings, max_new, repetition_penalty=1.0)
             tokens = self._text_tokens(result, prefix)
@@ -161,7 +165,7 @@ class WhisperEngine:
         if not words:
             return []
         feats, num_frames = self.features(audio, settings.context_pad_s, settings.min_window_s)
-        with self._lock:
+        with self._gate.hold(URGENT):
             encoded = self._model.encode(ctranslate2.StorageView.from_array(feats))
             result = self._model.align(
                 encoded, self.tokenizer.sot_sequence, [list(tokens) + [self.tokenizer.eot]], [num_frames],
@@ -174,6 +178,35 @@ class WhisperEngine:
         boundaries = np.cumsum([len(w.tokens) for w in words])
         limit = len(audio) / SAMPLE_RATE
         return [float(min(jump_times[min(b, len(jump_times) - 1)], limit)) for b in boundaries]
+
+
+URGENT, BACKGROUND = 0, 1
+
+
+class PriorityGate:
+    """A lock that, when several threads wait, lets the most urgent, then the oldest, in."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._waiting: list[tuple[int, int]] = []
+        self._tickets = itertools.count()
+        self._busy = False
+
+    @contextmanager
+    def hold(self, priority: int) -> Iterator[None]:
+        ticket = (priority, next(self._tickets))
+        with self._cv:
+            heapq.heappush(self._waiting, ticket)
+            while self._busy or self._waiting[0] != ticket:
+                self._cv.wait()
+            heapq.heappop(self._waiting)
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._busy = False
+                self._cv.notify_all()
 
 
 def _compression_ratio(text: str) -> float:

@@ -31,7 +31,7 @@ class ScriptedEngine:
         self.vocab[len(self.vocab) + 1] = word
         return len(self.vocab)
 
-    def decode(self, audio, settings, prefix=None, previous=None) -> Decoded:
+    def decode(self, audio, settings, prefix=None, previous=None, urgent=True) -> Decoded:
         self.prefixes.append(list(prefix or []))
         said = [self.vocab[t] for t in (prefix or [])]
         full = self.hypotheses.pop(0) if len(self.hypotheses) > 1 else self.hypotheses[0]
