@@ -417,7 +417,7 @@ class _Connection:
     def _on_autoplug_select(self, _bin: Gst.Element, _pad: Gst.Pad, _caps: Gst.Caps,
                             factory: Gst.ElementFactory) -> int:
         # Decoding a camera's H.264 only to throw it away costs a good part of a core on
-        # this box: expose unwanted streams still encoded, and pad-added sends them to a fakesink.
+        # this box: expose unwanted streams still encoded, and pad-added sends them to a discarding sink.
         klass = factory.get_metadata("klass") or ""
         if "Decoder" in klass:
             if "Video" in klass and self._opts.video_fps is None:
@@ -438,7 +438,7 @@ class _Connection:
             elif kind.startswith("video/") and self._opts.video_fps is not None and not self._video_linked:
                 chain, self._video_linked = self._video_branch(), True
             else:
-                chain = [_fakesink()]  # unwanted streams must still be consumed or they stall the demuxer
+                chain = [_discard_sink()]  # unwanted streams must still be consumed or they stall the demuxer
         self._attach(pad, chain)
 
     def _attach(self, pad: Gst.Pad, chain: list[Gst.Element]) -> None:
@@ -619,7 +619,7 @@ def _appsink(caps: str) -> Gst.Element:
     return sink
 
 
-def _fakesink() -> Gst.Element:
+def _discard_sink() -> Gst.Element:
     sink = _make("fakesink")
     sink.set_property("sync", False)
     sink.set_property("async", False)

@@ -131,3 +131,12 @@ def test_a_comma_both_hypotheses_agree_on_does_not_hold_back_the_words_after_it(
     events, _ = _run(["well , the", "well , the city", "well , the city council", "well , the city council"])
     finals = [e.text for e in events if e.type == "final"]
     assert finals[0].split() == ["well", ",", "the"] or finals[0].split()[:2] == ["well", ","]
+
+
+def test_speech_without_a_pause_is_cut_at_the_quietest_moment_before_the_window_fills():
+    # 16 s of unbroken speech; utterances are capped at max_utterance_s (14 s).
+    events, engine = _run(["one long stretch"], speech_s=16.0, live=False)
+    finals = [e for e in events if e.type == "final"]
+    assert len(finals) == 2
+    assert finals[0].end <= 14.0 + 0.5 and finals[1].start == finals[0].end
+    assert engine.prefixes == [[], []]  # the second part starts fresh, nothing committed carries over
