@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edge.errors import ConfigError
 
@@ -21,17 +22,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _stream_name(v: str) -> str:
+    if not STREAM_NAME.match(v):
+        raise ValueError("stream names use 1-64 letters, digits, '.', '_' or '-'")
+    return v
+
+
+# One rule for stream names wherever they arrive (config file, dashboard, API).
+StreamName = Annotated[str, AfterValidator(_stream_name)]
+
+
 class StreamConfig(_Strict):
-    name: str
+    name: StreamName
     source: str = Field(min_length=1)
     enabled: bool = True
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not STREAM_NAME.match(v):
-            raise ValueError("use 1-64 letters, digits, '.', '_' or '-'")
-        return v
 
 
 class DashboardConfig(_Strict):

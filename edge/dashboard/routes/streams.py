@@ -11,7 +11,7 @@ import os
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field, field_validator
 
-from edge.config import STREAM_NAME
+from edge.config import StreamName
 from edge.dashboard.deps import get_box, require_user
 from edge.errors import ConfigError
 from edge.runtime.box import Box
@@ -36,16 +36,9 @@ class StreamsOut(BaseModel):
 
 
 class StreamIn(BaseModel):
-    name: str = Field(description="1-64 letters, digits, '.', '_' or '-'", examples=["cam1"])
+    name: StreamName = Field(description="1-64 letters, digits, '.', '_' or '-'", examples=["cam1"])
     source: str = Field(description="a media file on the box, rtsp://… URL, alsa:/pulse: device or /dev/videoN",
                         examples=["rtsp://10.0.0.20/stream1"])
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not STREAM_NAME.match(v):
-            raise ValueError("stream names use 1-64 letters, digits, '.', '_' or '-'")
-        return v
 
     @field_validator("source")
     @classmethod
