@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edge.kinds import HOLDABLE_KINDS, KINDS, PROTECTED_KINDS, default_ttls
+
+__all__ = ["HOLDABLE_KINDS", "PRIORITY", "PROTECTED_KINDS", "SyncConfig"]
+
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
-# Priority classes: lower is sent first. Drafts and captions are what the
-# newsroom is waiting for; stills and notes are small; full media is bulky.
-PRIORITY: dict[str, int] = {
-    "draft": 0, "caption_track": 0, "transcript": 0,
-    "keyframe": 1, "note": 1, "sensor_series": 1,
-    "upload": 2, "media": 2,
-}
-# Never expired and never held back by the size cap: losing them loses the story.
-PROTECTED_KINDS = frozenset({"draft", "caption_track", "transcript"})
-# The only kinds the size cap may hold back when the queue is full.
-HOLDABLE_KINDS = frozenset({"upload", "media"})
+# Priorities, TTLs and which kinds are protected or holdable come from the
+# one table of asset kinds.
+PRIORITY: dict[str, int] = {k.name: k.sync_priority for k in KINDS.values()}
 
 
 @dataclass(frozen=True)
@@ -25,7 +21,7 @@ class SyncConfig:
     window: int = 16  # chunks in flight (credit); 16 x 256 KiB = 4 MiB keeps loopback and LTE busy
     bandwidth_kbps: float | None = None  # uplink cap, kbit/s; None = as fast as the link goes
     # Seconds an asset may wait unsynced before it is marked expired (per kind, from creation).
-    ttl_s: dict[str, float] = field(default_factory=lambda: {"keyframe": 6 * 3600.0})
+    ttl_s: dict[str, float] = field(default_factory=default_ttls)
     max_queue_bytes: int | None = 32 * GiB  # queued bytes above which new uploads/media are held back
     reply_timeout_s: float = 5.0  # no answer for this long = the link is dead
     ping_interval_s: float = 2.0  # while idle, so link_state stays honest
