@@ -11,12 +11,7 @@ Two things differ from a plain faster-whisper call:
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import threading
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +25,7 @@ from edge.backends.base import get_backend
 from edge.events import SAMPLE_RATE
 from edge.profiles import DecodeSettings, ModelChoice
 from edge.registry import Registry
+from edge.runtime.scheduler import Priority, Scheduler
 
 HOP = 160
 MAX_SAMPLES = 30 * SAMPLE_RATE
@@ -57,7 +53,7 @@ class Decoded:
 class WhisperEngine:
     """One loaded Whisper model, shared by every stream in the process."""
 
-    def __init__(self, model: ctranslate2.models.Whisper, model_dir: Path) -> None:
+    def __init__(self, model: ctranslate2.models.Whisper, model_dir: Path, scheduler: Scheduler | None = None) -> None:
         self._model = model
         self._fe = FeatureExtractor(feature_size=model.n_mels)
         self.tokenizer = Tokenizer(
@@ -67,15 +63,18 @@ class WhisperEngine:
             language="en",
         )
         self._prompt = list(self.tokenizer.sot_sequence) + [self.tokenizer.no_timestamps]
-        # One model serves every stream: urgent work (finals) goes before
-        # partials that are only nice to have, oldest first within each.
-        self._gate = PriorityGate()
+        # Every model call goes through the box's scheduler: finals and the
+        # alignments that commit words before partials, and both before vision,
+        # tagging or generation. A private one still orders this model's streams.
+        self.scheduler = scheduler or Scheduler()
 
     @classmethod
-    def load(cls, choice: ModelChoice, registry: Registry | None = None) -> "WhisperEngine":
+    def load(
+        cls, choice: ModelChoice, registry: Registry | None = None, scheduler: Scheduler | None = None
+    ) -> "WhisperEngine":
         _, directory = (registry or Registry()).resolve(choice.model)
         model = get_backend(choice.backend).load(directory, choice.runtime())
-        return cls(model, directory)
+        return cls(model, directory, scheduler)
 
     def features(self, audio: np.ndarray, context_pad_s: float | None, min_window_s: float = 10.0) -> tuple[np.ndarray, int]:
         """Log-mel features of `audio` plus silence padding, and the audio's own frame count."""
@@ -111,7 +110,7 @@ class WhisperEngine:
             # Earlier captions as context, as Whisper was trained: it keeps names,
             # spelling and style consistent across utterances.
             prompt = [self.tokenizer.sot_prev] + list(previous[-MAX_PREVIOUS_TOKENS:]) + prompt
-        with self._gate.hold(URGENT if urgent else BACKGROUND):
+        with self.scheduler.slot(Priority.CAPTION_FINAL if urgent else Priority.CAPTION_PARTIAL):
             encoded = self._model.encode(ctranslate2.StorageView.from_array(feats))
             result = self._generate(encoded, prompt, settings, max_new, repetition_penalty=1.0)
             tokens = self._text_tokens(result, prefix)
@@ -165,7 +164,8 @@ class WhisperEngine:
         if not words:
             return []
         feats, num_frames = self.features(audio, settings.context_pad_s, settings.min_window_s)
-        with self._gate.hold(URGENT):
+        # Alignment decides which words are committed as finals: as urgent as a final.
+        with self.scheduler.slot(Priority.CAPTION_FINAL):
             encoded = self._model.encode(ctranslate2.StorageView.from_array(feats))
             result = self._model.align(
                 encoded, self.tokenizer.sot_sequence, [list(tokens) + [self.tokenizer.eot]], [num_frames],
@@ -178,35 +178,6 @@ class WhisperEngine:
         boundaries = np.cumsum([len(w.tokens) for w in words])
         limit = len(audio) / SAMPLE_RATE
         return [float(min(jump_times[min(b, len(jump_times) - 1)], limit)) for b in boundaries]
-
-
-URGENT, BACKGROUND = 0, 1
-
-
-class PriorityGate:
-    """A lock that, when several threads wait, lets the most urgent, then the oldest, in."""
-
-    def __init__(self) -> None:
-        self._cv = threading.Condition()
-        self._waiting: list[tuple[int, int]] = []
-        self._tickets = itertools.count()
-        self._busy = False
-
-    @contextmanager
-    def hold(self, priority: int) -> Iterator[None]:
-        ticket = (priority, next(self._tickets))
-        with self._cv:
-            heapq.heappush(self._waiting, ticket)
-            while self._busy or self._waiting[0] != ticket:
-                self._cv.wait()
-            heapq.heappop(self._waiting)
-            self._busy = True
-        try:
-            yield
-        finally:
-            with self._cv:
-                self._busy = False
-                self._cv.notify_all()
 
 
 def _compression_ratio(text: str) -> float:
