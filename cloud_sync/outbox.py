@@ -1,15 +1,13 @@
 """The durable outbox: which store assets still have to reach the center, in what order.
 
-State lives in its own SQLite file (`<box data>/sync/outbox.sqlite`, WAL,
-synchronous=FULL), not in the store's meta: the store's TinyDB index is
-rewritten whole on every write, so recording progress there would cost a
-copy of the whole index per update. The store stays the truth about *what*
-is unsynced (`pending_sync`); the outbox only adds *how it is going*
-(attempts, acked bytes, expiry, held-back state) and can be deleted at any
-time: `refresh()` rebuilds it from the store.
+State lives in the store's own SQLite database (table `outbox`), so storing
+an asset and queueing it is one transaction (edge/store/assets.py inserts
+the row). This module adds *how it is going* (attempts, acked bytes, expiry,
+held-back state). `refresh()` reconciles the queue with the store's unsynced
+assets (after an import, or if rows were lost) and applies TTL and size cap.
 
-Order: priority class (config.PRIORITY), then asset id, which is creation
-order (ids start with a nanosecond timestamp).
+Order: priority class (the kinds table's sync priority), then asset id,
+which is creation order (ids start with a nanosecond timestamp).
 
 Size cap policy (`max_queue_bytes`): drafts, captions, transcripts, notes,
 keyframes and sensor series are always queued. A new upload or media asset
@@ -30,7 +28,6 @@ a notice survives a power cut like an asset does.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -39,29 +36,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cloud_sync.config import HOLDABLE_KINDS, PRIORITY, SyncConfig
+from edge.ids import created_at
+from edge.store.db import connect, migrate, transaction
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
-    asset_id    TEXT PRIMARY KEY,
-    kind        TEXT NOT NULL,
-    priority    INTEGER NOT NULL,
-    size        INTEGER NOT NULL,
-    sha256      TEXT NOT NULL,
-    state       TEXT NOT NULL CHECK (state IN ('queued', 'held', 'expired')),
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    acked_bytes INTEGER NOT NULL DEFAULT 0,
-    expires_at  REAL,
-    next_try_at REAL NOT NULL DEFAULT 0,
-    last_error  TEXT
-);
-CREATE INDEX IF NOT EXISTS items_order ON items (state, priority, asset_id);
-CREATE TABLE IF NOT EXISTS notices (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic      TEXT NOT NULL,
-    payload    TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-"""
 
 
 class Pending(Protocol):
@@ -75,6 +52,10 @@ class Pending(Protocol):
     def sha256(self) -> str: ...
     @property
     def size(self) -> int: ...
+
+
+_ITEM_COLUMNS = ("asset_id, kind, priority, size, sha256, state, attempts, acked_bytes, expires_at, next_try_at,"
+                 " last_error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,21 +94,15 @@ class Notice:
     payload: dict[str, Any]
 
 
-def created_at(asset_id: str) -> float:
-    """Unix time an asset was made, from its id (16 hex digits of nanoseconds first)."""
-    return int(asset_id[:16], 16) / 1e9
-
-
 class Outbox:
     def __init__(self, path: Path, config: SyncConfig) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.config = config
         self._lock = threading.Lock()  # the syncer thread and paho's network thread share it
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a committed state change survives a power cut
-        self._db.executescript(_SCHEMA)
+        # The store's database (its schema is the store's); a standalone file gets the same schema.
+        self._db = connect(path)
+        migrate(self._db, path)
 
     def close(self) -> None:
         with self._lock:
@@ -135,47 +110,62 @@ class Outbox:
 
     # -- feeding from the store ------------------------------------------------
 
-    def refresh(self, pending: Iterable[Pending], now: float | None = None) -> Refreshed:
-        """Bring the queue in line with the store's unsynced assets (the store is the truth)."""
+    def refresh(self, pending: Iterable[Pending] | None = None, now: float | None = None) -> Refreshed:
+        """Bring the queue in line with the store's unsynced assets (the store is the truth).
+
+        Without `pending`, the store's own `assets` table (same database) is read.
+        """
         now = time.time() if now is None else now
-        pending = list(pending)
         with self._lock, self._tx():
-            known = {r[0] for r in self._db.execute("SELECT asset_id FROM items")}
-            live = {a.id for a in pending}
-            gone = known - live  # synced by an earlier run, or evicted: nothing left to do
-            self._db.executemany("DELETE FROM items WHERE asset_id = ?", ((i,) for i in gone))
-            added = []
+            if pending is None:
+                pending = [_Row(*r) for r in self._db.execute(
+                    "SELECT id, kind, sha256, size FROM assets WHERE sync = 'pending'"
+                    " AND id NOT IN (SELECT asset_id FROM outbox)")]
+                self._db.execute("DELETE FROM outbox WHERE asset_id NOT IN (SELECT id FROM assets WHERE sync = 'pending')")
+                known: set[str] = set()
+            else:
+                pending = list(pending)
+                known = {r[0] for r in self._db.execute("SELECT asset_id FROM outbox")}
+                gone = known - {a.id for a in pending}  # synced by an earlier run, or evicted: nothing left to do
+                self._db.executemany("DELETE FROM outbox WHERE asset_id = ?", ((i,) for i in gone))
             for a in pending:
                 if a.id in known:
                     continue
-                added.append(a.id)
                 ttl = self.config.ttl_s.get(a.kind)
                 self._db.execute(
-                    "INSERT INTO items (asset_id, kind, priority, size, sha256, state, expires_at)"
+                    "INSERT OR IGNORE INTO outbox (asset_id, kind, priority, size, sha256, state, expires_at)"
                     " VALUES (?, ?, ?, ?, ?, 'held', ?)",
                     (a.id, a.kind, PRIORITY.get(a.kind, max(PRIORITY.values())), a.size, a.sha256,
                      None if ttl is None else created_at(a.id) + ttl),
                 )
+            added = [(r[0], r[1]) for r in self._db.execute(
+                "SELECT asset_id, kind FROM outbox WHERE announced = 0 ORDER BY priority, asset_id")]
+            # The store queues rows with the kinds table's TTL; this config's TTLs are the ones that count.
+            for asset_id, kind in added:
+                ttl = self.config.ttl_s.get(kind)
+                self._db.execute("UPDATE outbox SET expires_at = ? WHERE asset_id = ?",
+                                 (None if ttl is None else created_at(asset_id) + ttl, asset_id))
+            self._db.execute("UPDATE outbox SET announced = 1 WHERE announced = 0")
             expired = [r[0] for r in self._db.execute(
-                "SELECT asset_id FROM items WHERE state != 'expired' AND expires_at IS NOT NULL AND expires_at <= ?"
+                "SELECT asset_id FROM outbox WHERE state != 'expired' AND expires_at IS NOT NULL AND expires_at <= ?"
                 " ORDER BY asset_id", (now,))]
             self._db.executemany(
-                "UPDATE items SET state = 'expired', last_error = 'expired: never synced within its TTL'"
+                "UPDATE outbox SET state = 'expired', last_error = 'expired: never synced within its TTL'"
                 " WHERE asset_id = ?", ((i,) for i in expired))
             self._admit_held()
-            return Refreshed(added, expired)
+            return Refreshed([i for i, _ in added], expired)
 
     def _admit_held(self) -> None:
         """Move held items into the queue in send order while the cap allows."""
         cap = self.config.max_queue_bytes
-        queued = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM items WHERE state = 'queued'").fetchone()[0]
+        queued = self._db.execute("SELECT COALESCE(SUM(size), 0) FROM outbox WHERE state = 'queued'").fetchone()[0]
         for asset_id, kind, size in self._db.execute(
-            "SELECT asset_id, kind, size FROM items WHERE state = 'held' ORDER BY priority, asset_id"
+            "SELECT asset_id, kind, size FROM outbox WHERE state = 'held' ORDER BY priority, asset_id"
         ).fetchall():
             # An empty queue takes one item whatever its size, or a huge file would wait forever.
             if kind in HOLDABLE_KINDS and cap is not None and queued > 0 and queued + size > cap:
                 continue  # a later, smaller one may still fit; protected kinds never wait here
-            self._db.execute("UPDATE items SET state = 'queued' WHERE asset_id = ?", (asset_id,))
+            self._db.execute("UPDATE outbox SET state = 'queued' WHERE asset_id = ?", (asset_id,))
             queued += size
 
     # -- the send loop ------------------------------------------------------------------
@@ -185,46 +175,46 @@ class Outbox:
         now = time.time() if now is None else now
         with self._lock:
             row = self._db.execute(
-                "SELECT * FROM items WHERE state = 'queued' AND next_try_at <= ? ORDER BY priority, asset_id LIMIT 1",
+                "SELECT " + _ITEM_COLUMNS + " FROM outbox WHERE state = 'queued' AND next_try_at <= ? ORDER BY priority, asset_id LIMIT 1",
                 (now,),
             ).fetchone()
         return Item(*row) if row else None
 
     def queued(self) -> list[Item]:
         with self._lock:
-            rows = self._db.execute("SELECT * FROM items ORDER BY state != 'queued', priority, asset_id").fetchall()
+            rows = self._db.execute("SELECT " + _ITEM_COLUMNS + " FROM outbox ORDER BY state != 'queued', priority, asset_id").fetchall()
         return [Item(*r) for r in rows]
 
     def get(self, asset_id: str) -> Item | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM items WHERE asset_id = ?", (asset_id,)).fetchone()
+            row = self._db.execute("SELECT " + _ITEM_COLUMNS + " FROM outbox WHERE asset_id = ?", (asset_id,)).fetchone()
         return Item(*row) if row else None
 
     def progress(self, asset_id: str, acked_bytes: int) -> None:
         with self._lock:
-            self._db.execute("UPDATE items SET acked_bytes = ? WHERE asset_id = ?", (acked_bytes, asset_id))
+            self._db.execute("UPDATE outbox SET acked_bytes = ? WHERE asset_id = ?", (acked_bytes, asset_id))
 
     def started(self, asset_id: str) -> None:
         with self._lock:
-            self._db.execute("UPDATE items SET attempts = attempts + 1 WHERE asset_id = ?", (asset_id,))
+            self._db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE asset_id = ?", (asset_id,))
 
     def done(self, asset_id: str) -> None:
         """The center holds it durably (and the store says so): it leaves the outbox."""
         with self._lock, self._tx():
-            self._db.execute("DELETE FROM items WHERE asset_id = ?", (asset_id,))
+            self._db.execute("DELETE FROM outbox WHERE asset_id = ?", (asset_id,))
             self._admit_held()
 
     def failed(self, asset_id: str, error: str, retry_in_s: float, now: float | None = None) -> None:
         now = time.time() if now is None else now
         with self._lock:
             self._db.execute(
-                "UPDATE items SET last_error = ?, next_try_at = ? WHERE asset_id = ?", (error, now + retry_in_s, asset_id)
+                "UPDATE outbox SET last_error = ?, next_try_at = ? WHERE asset_id = ?", (error, now + retry_in_s, asset_id)
             )
 
     def stats(self) -> OutboxStats:
         with self._lock:
             rows = dict(((s, (n, b)) for s, n, b in self._db.execute(
-                "SELECT state, COUNT(*), COALESCE(SUM(MAX(size - acked_bytes, 0)), 0) FROM items GROUP BY state")))
+                "SELECT state, COUNT(*), COALESCE(SUM(MAX(size - acked_bytes, 0)), 0) FROM outbox GROUP BY state")))
         q, h, e = (rows.get(s, (0, 0)) for s in ("queued", "held", "expired"))
         return OutboxStats(queued=q[0], held=h[0], expired=e[0], bytes_pending=q[1] + h[1])
 
@@ -255,18 +245,13 @@ class Outbox:
 
     # -- internals --------------------------------------------------------------------
 
-    def _tx(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _tx(self):  # noqa: ANN202
+        return transaction(self._db)
 
 
-class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT, ROLLBACK on error (the connection is in autocommit mode)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+@dataclass(frozen=True, slots=True)
+class _Row:
+    id: str
+    kind: str
+    sha256: str
+    size: int

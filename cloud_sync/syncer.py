@@ -48,7 +48,7 @@ class Syncer:
         self.config = config or SyncConfig()
         files = BoxFiles(Path(data_dir))
         self.box_id, self.endpoint, center_public, box_public, box_secret = files.pairing()
-        self.outbox = Outbox(files.outbox, self.config)
+        self.outbox = Outbox(store.db_path, self.config)  # the queue is a table in the store's database
         self._stop = threading.Event()
         self.meter = RateMeter()
         self.client = BoxClient(self.endpoint, center_public, box_public, box_secret, self.config,
@@ -58,7 +58,6 @@ class Syncer:
         self._last_error: str | None = None
         self._current: tuple[str, int] | None = None  # asset being sent, bytes acked so far
         self._thread: threading.Thread | None = None
-        self.sent_bytes = 0  # chunk bytes put on the wire by this syncer, resends included
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -175,10 +174,9 @@ class Syncer:
                 self.outbox.progress(asset.id, acked)
 
         try:
-            result = self._request(lambda: self.client.send_asset(offer, path, progress))
+            self._request(lambda: self.client.send_asset(offer, path, progress))
         finally:
             self._current = None
-        self.sent_bytes += result.bytes_sent
         self.store.mark_synced(asset.id)  # only now: the center holds bytes and index row durably
         self.outbox.done(asset.id)
         if self.mqtt:
@@ -195,7 +193,7 @@ class Syncer:
     # -- bookkeeping -------------------------------------------------------------------
 
     def _refresh(self) -> None:
-        changes = self.outbox.refresh(self.store.summaries(sync="pending"))
+        changes = self.outbox.refresh()
         for aid in changes.expired:
             try:
                 asset = self.store.get(aid)

@@ -94,7 +94,9 @@ def _assets_status(args: argparse.Namespace) -> int:
     from cloud_sync.config import SyncConfig
     from cloud_sync.outbox import Outbox
 
-    outbox = Outbox(BoxFiles(args.data).outbox, SyncConfig())
+    from edge.store.db import DB_NAME
+
+    outbox = Outbox(BoxFiles(args.data).store / DB_NAME, SyncConfig())
     try:
         for item in outbox.queued():
             print(json.dumps({k: getattr(item, k) for k in item.__slots__}))

@@ -1,14 +1,13 @@
-"""The box's local store: asset metadata, media blobs and caption logs on one disk.
+"""The box's local store: one SQLite database (index, runs, records, search, outbox) and media blobs.
 
     root/
       LOCK                 flock held by the one process that writes here
-      assets.json(.bak)    TinyDB index of assets, replaced atomically on each write
+      edge.sqlite (-wal)   assets, tags, runs, records, FTS5, outbox, cursors (WAL, synchronous=FULL)
       blobs/ab/cd/<sha256> media bytes, content-addressed (identical bytes stored once)
-      captions/<stream>.jsonl  append-only caption events, one JSON object a line
 
-Everything that returns has been fsynced: an acknowledged write survives a
-crash or power cut. Metadata and media are written in that order (blob first),
-so an index entry never points at bytes that are not on disk.
+Everything that returns has been committed durably: an acknowledged write
+survives a crash or power cut. Blob first, then the row, so a row never
+points at bytes that are not on disk.
 """
 
 from __future__ import annotations
@@ -25,10 +24,10 @@ class DiskFullError(StoreError):
     """A write was refused because it would eat into the disk's reserve."""
 
 
-from edge.store.assets import Asset, AssetKind, AssetStore, AssetSummary, DiskStatus, SyncState  # noqa: E402
+from edge.kinds import AssetKind  # noqa: E402
+from edge.store.assets import Asset, AssetStore, AssetSummary, DiskStatus, SyncState  # noqa: E402
 from edge.store.blobs import BlobStore  # noqa: E402
-from edge.store.captions import CaptionLog  # noqa: E402
-from edge.store.db import CrashSafeStorage  # noqa: E402
+from edge.store.records import Record, Run  # noqa: E402
 from edge.store.retention import enforce  # noqa: E402
 
 __all__ = [
@@ -37,10 +36,10 @@ __all__ = [
     "AssetStore",
     "AssetSummary",
     "BlobStore",
-    "CaptionLog",
-    "CrashSafeStorage",
     "DiskFullError",
     "DiskStatus",
+    "Record",
+    "Run",
     "StoreError",
     "SyncState",
     "enforce",

@@ -1,20 +1,23 @@
 """The asset index: what the box has made or received, where its bytes are, whether it is synced.
 
-Metadata lives in TinyDB (one JSON file, rewritten atomically on each write,
-see db.py); bytes live in the content-addressed BlobStore; captions in
-per-stream logs (captions.py). One AssetStore per store directory per process:
-threads share it, and its lock serialises writes and reads of the index.
+Metadata, tags, search text and the sync queue live in one SQLite database
+(db.py); bytes live in the content-addressed BlobStore; time-stamped records
+and runs in records.py, on the same database. One AssetStore per store
+directory per process: threads share it.
+
+Writing an asset is: blob (fsynced) first, then one transaction that inserts
+the row, its tags, its search text and its outbox entry. A crash between the
+two leaves an orphan blob (collected at start-up), never a row without bytes.
 """
 
 from __future__ import annotations
 
 import builtins
+import json
 import mimetypes
 import os
-import re
-import secrets
 import shutil
-import threading
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -23,33 +26,37 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticSerializationError
-from tinydb import TinyDB
-from tinydb.table import Document, Table
 
+from edge.ids import ASSET_ID, RUN_ID, IdClock, created_at as id_time
+from edge.kinds import KINDS, AssetKind, eviction_order, policy
 from edge.store import DiskFullError, StoreError, retention
 from edge.store.blobs import BlobStore
-from edge.store.captions import CaptionLog
-from edge.store.db import CrashSafeStorage, WriterLock
+from edge.store.db import DB_NAME, Database, WriterLock
+from edge.store.records import RecordStore
+from edge.store.search import fts_query
 
 MiB = 1 << 20
-TABLE = "assets"
-ASSET_ID = re.compile(r"[0-9a-f]{26}")
-CAPTION_KINDS = frozenset({"caption_track", "transcript"})
+# Text kept for full-text search of one asset (a note, a draft); longer text is cut.
+MAX_BODY_CHARS = 64 * 1024
 
-AssetKind = Literal["caption_track", "transcript", "keyframe", "upload", "draft", "sensor_series", "media", "note"]
 SyncState = Literal["pending", "synced", "evicted"]
 DiskUsage = Callable[[str | os.PathLike[str]], Any]  # shutil.disk_usage's shape: .total, .used, .free
-_Row = tuple[dict[str, Any], str, int, Callable[[], object]]  # fields, sha256, size, how to write the blob again
+
+_COLUMNS = ("id", "kind", "stream", "run", "start", "end", "created_at", "sha256", "size", "mime", "name", "tags",
+            "provenance", "meta", "sync", "synced_at")
+_SELECT = "SELECT " + ", ".join(f'assets."{c}"' for c in _COLUMNS) + " FROM assets"
+_JSON_COLUMNS = ("tags", "provenance", "meta")
 
 
 class Asset(BaseModel):
-    """One stored thing. Times `start`/`end` are stream seconds; `created_at` is unix time."""
+    """One stored thing. Times `start`/`end` are stream seconds of `run`; `created_at` is unix time."""
 
     model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     id: str = Field(pattern=ASSET_ID.pattern)
     kind: AssetKind
     stream: str | None = None
+    run: str | None = Field(default=None, pattern=RUN_ID.pattern)
     start: float | None = None
     end: float | None = None
     created_at: float
@@ -76,7 +83,7 @@ class Asset(BaseModel):
 
 
 class AssetSummary(NamedTuple):
-    """The fields retention and disk accounting need, without validating a whole Asset."""
+    """The fields retention and the outbox need, without validating a whole Asset."""
 
     id: str
     kind: str
@@ -95,31 +102,15 @@ class DiskStatus:
     evictable_bytes: int
 
 
-class _IdTable(Table):
-    document_id_class = str  # the asset id is the TinyDB key: lookups by id are dict lookups
-
-
-class _TinyDB(TinyDB):
-    table_class = _IdTable
-
-
-class _IdClock:
-    """Time-sortable ids (ns timestamp + randomness) that never go backwards.
-
-    A box without a real-time clock boots in the past until NTP answers; ids
-    continue from the newest stored one so sorting by id stays creation order.
-    """
-
-    def __init__(self, newest: str | None) -> None:
-        self._last = int(newest[:16], 16) if newest else 0
-
-    def next(self) -> str:
-        self._last = max(time.time_ns(), self._last + 1)
-        return f"{self._last:016x}{secrets.token_hex(5)}"
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    fields: dict[str, Any]
+    body: str
+    put: Callable[[], tuple[str, int]]  # writes the blob (again, if retention took it meanwhile)
 
 
 class AssetStore:
-    """The store at `root`: index, blobs and caption logs (`.captions`), opened by one process.
+    """The store at `root`: index and queue (SQLite), blobs, runs and records, opened by one process.
 
     (`builtins.list` in annotations below: this class has a `list` method.)
     """
@@ -137,32 +128,32 @@ class AssetStore:
         self.disk_floor_bytes = disk_floor_bytes
         self.reserve_bytes = reserve_bytes
         self._disk_usage = disk_usage
-        self._lock = threading.RLock()
         self._writer = WriterLock(self.root)
         self._closed = False
         try:
             self.blobs = BlobStore(self.root / "blobs")
             self.blobs.clean_temp()
-            self._db = _TinyDB(self.root / "assets.json", storage=CrashSafeStorage)
-            self._storage: CrashSafeStorage = self._db.storage  # type: ignore[assignment]
-            self._table = self._db.table(TABLE)
-            self._ids = _IdClock(max(self._docs(), default=None))
-            self.captions = CaptionLog(self.root / "captions", check_space=self._ensure_space)
+            self.db = Database(self.root / DB_NAME)
+            newest = self.db.read_one("SELECT MAX(id) FROM assets")
+            self._ids = IdClock(newest[0] if newest else None)
+            self.records = RecordStore(self.db, check_space=self._ensure_space)
         except BaseException:
             self._closed = True
             self._writer.release()
             raise
 
+    @property
+    def db_path(self) -> Path:
+        return self.db.path
+
     # -- lifecycle --------------------------------------------------------
 
     def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self.captions.close()
-            self._db.close()
-            self._writer.release()
+        if self._closed:
+            return
+        self._closed = True
+        self.db.close()
+        self._writer.release()
 
     def __enter__(self) -> AssetStore:
         return self
@@ -180,17 +171,28 @@ class AssetStore:
         name: str,
         mime: str = "application/octet-stream",
         stream: str | None = None,
+        run: str | None = None,
         start: float | None = None,
         end: float | None = None,
         tags: Iterable[str] = (),
         provenance: Mapping[str, Any] | None = None,
         meta: Mapping[str, Any] | None = None,
+        text: str | None = None,
+        cursor: tuple[str, int] | None = None,
+        on_commit: Callable[[Any], None] | None = None,
     ) -> Asset:
-        fields = _fields(kind, name, mime, stream, start, end, tags, provenance, meta)
+        """Store bytes as an asset and queue it for sync, in one transaction.
+
+        `text` is what full-text search finds it by (beyond name and tags);
+        `cursor` (name, value) moves a post-processor's cursor in the same
+        transaction, so a restart neither repeats nor skips its work;
+        `on_commit(db)` runs inside that transaction too.
+        """
+        fields = _fields(kind, name, mime, stream, run, start, end, tags, provenance, meta)
         data = bytes(data)
-        self._ensure_space(len(data) + self._index_write_bytes())
-        sha, size = self.blobs.put_bytes(data)
-        return self._insert([(fields, sha, size, lambda: self.blobs.put_bytes(data))])[0]
+        self._ensure_space(len(data) + 4096)
+        return self._insert([_Prepared(fields, _body(kind, text, data, mime), lambda: self.blobs.put_bytes(data))],
+                            cursor=cursor, on_commit=on_commit)[0]
 
     def add_file(
         self,
@@ -200,116 +202,141 @@ class AssetStore:
         name: str | None = None,
         mime: str | None = None,
         stream: str | None = None,
+        run: str | None = None,
         start: float | None = None,
         end: float | None = None,
         tags: Iterable[str] = (),
         provenance: Mapping[str, Any] | None = None,
         meta: Mapping[str, Any] | None = None,
+        text: str | None = None,
     ) -> Asset:
         src = Path(path)
         if not src.is_file():
             raise StoreError(f"cannot add {src}: no such file", "check the path; only regular files can be stored")
         name = name or src.name
         mime = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        fields = _fields(kind, name, mime, stream, start, end, tags, provenance, meta)
-        self._ensure_space(src.stat().st_size + self._index_write_bytes())
-        sha, size = self.blobs.put_file(src)
-        return self._insert([(fields, sha, size, lambda: self.blobs.put_file(src))])[0]
+        fields = _fields(kind, name, mime, stream, run, start, end, tags, provenance, meta)
+        self._ensure_space(src.stat().st_size + 4096)
+        return self._insert([_Prepared(fields, _body(kind, text, b"", mime), lambda: self.blobs.put_file(src))])[0]
 
     def add_many(self, items: Iterable[Mapping[str, Any]]) -> builtins.list[Asset]:
-        """Bulk import: each item holds `data` plus add_bytes' keywords; one index write for all.
-
-        The index file is rewritten on every write, so importing N assets one
-        by one costs O(N^2) bytes written; this costs O(N).
-        """
+        """Bulk import: each item holds `data` plus add_bytes' keywords; one transaction for all."""
         prepared = []
+        total = 0
         for item in items:
             kw = dict(item)
             data = bytes(kw.pop("data"))
+            text = kw.pop("text", None)
             fields = _fields(
                 kw.pop("kind"), kw.pop("name"), kw.pop("mime", "application/octet-stream"), kw.pop("stream", None),
-                kw.pop("start", None), kw.pop("end", None), kw.pop("tags", ()), kw.pop("provenance", None),
-                kw.pop("meta", None),
+                kw.pop("run", None), kw.pop("start", None), kw.pop("end", None), kw.pop("tags", ()),
+                kw.pop("provenance", None), kw.pop("meta", None),
             )
             if kw:
                 raise TypeError(f"add_many() item has unknown fields: {sorted(kw)}")
-            prepared.append((fields, data))
-        # About 1 KB of index per asset on top of its bytes.
-        self._ensure_space(sum(len(d) + 1024 for _, d in prepared) + self._index_write_bytes())
-        rows = []
-        for fields, data in prepared:
-            sha, size = self.blobs.put_bytes(data)
-            rows.append((fields, sha, size, lambda data=data: self.blobs.put_bytes(data)))
-        return self._insert(rows) if rows else []
+            total += len(data) + 1024
+            prepared.append(_Prepared(fields, _body(fields["kind"], text, data, fields["mime"]),
+                                      lambda data=data: self.blobs.put_bytes(data)))
+        self._ensure_space(total)
+        return self._insert(prepared) if prepared else []
+
+    def restore(self, asset: Asset, *, body: str = "", queue: bool = True) -> bool:
+        """Insert an asset row exactly as given (an import from an older data directory).
+
+        Returns False when an asset with that id is already there (imports are
+        idempotent). The blob must already be in the blob store unless evicted.
+        """
+        if asset.sync != "evicted" and not self.blobs.exists(asset.sha256):
+            raise StoreError(f"asset {asset.id}: its bytes {asset.sha256} are not in {self.blobs.root}",
+                             "restore the blob files first")
+        row = asset.model_dump(mode="json")
+        with self.db.write() as db:
+            if db.execute("SELECT 1 FROM assets WHERE id = ?", (asset.id,)).fetchone():
+                return False
+            self._insert_row(db, row, body[:MAX_BODY_CHARS], queue=queue and asset.sync == "pending")
+        self._ids = IdClock(max(self._ids_newest(), asset.id))
+        return True
 
     def update(self, asset_id: str, **changes: Any) -> Asset:
         """Change an asset's tags, meta or name (the rest is what the asset is, and stays)."""
         unknown = set(changes) - {"tags", "meta", "name"}
         if unknown:
             raise TypeError(f"update() can change tags, meta and name only, not {sorted(unknown)}")
-        with self._lock:
-            current = self.get(asset_id)
-            updated = Asset.model_validate({**current.model_dump(), **changes})
-            self._ensure_space(self._index_write_bytes())
-            dumped = updated.model_dump(mode="json")
-            self._table.update({k: dumped[k] for k in changes}, doc_ids=[asset_id])
-            return updated
+        current = self.get(asset_id)
+        updated = Asset.model_validate({**current.model_dump(), **changes})
+        dumped = updated.model_dump(mode="json")
+        self._ensure_space(4096)
+        with self.db.write() as db:
+            sets = ", ".join(f'"{k}" = ?' for k in changes)
+            values = [json.dumps(dumped[k]) if k in _JSON_COLUMNS else dumped[k] for k in changes]
+            db.execute(f"UPDATE assets SET {sets} WHERE id = ?", (*values, asset_id))
+            if "tags" in changes:
+                db.execute("DELETE FROM asset_tags WHERE asset_id = ?", (asset_id,))
+                db.executemany("INSERT INTO asset_tags (asset_id, tag) VALUES (?, ?)",
+                               [(asset_id, t) for t in updated.tags])
+        return updated
 
     def mark_synced(self, asset_id: str) -> Asset:
-        """Record that the cloud holds a verified copy; the asset becomes evictable."""
-        with self._lock:
-            current = self.get(asset_id)
-            if current.sync != "pending":
-                return current
-            fields = {"sync": "synced", "synced_at": time.time()}
-            # Housekeeping is allowed into the reserve: it is how a full disk gets freed.
-            self._ensure_space(self._index_write_bytes(), housekeeping=True)
-            self._table.update(fields, doc_ids=[asset_id])
-            return current.model_copy(update=fields)
+        """Record that the center holds a verified copy; the asset leaves the outbox and becomes evictable."""
+        current = self.get(asset_id)
+        if current.sync != "pending":
+            return current
+        fields = {"sync": "synced", "synced_at": time.time()}
+        # Housekeeping is allowed into the reserve: it is how a full disk gets freed.
+        self._ensure_space(4096, housekeeping=True)
+        with self.db.write() as db:
+            db.execute("UPDATE assets SET sync = 'synced', synced_at = ? WHERE id = ? AND sync = 'pending'",
+                       (fields["synced_at"], asset_id))
+            db.execute("DELETE FROM outbox WHERE asset_id = ?", (asset_id,))
+        return current.model_copy(update=fields)
 
     def evict(self, *asset_ids: str) -> builtins.list[str]:
         """Delete the bytes of synced assets, keeping their metadata (sync="evicted")."""
-        with self._lock:
-            assets = [self.get(i) for i in asset_ids]
-            unsynced = [a.id for a in assets if a.sync == "pending"]
-            if unsynced:
-                raise StoreError(
-                    f"refusing to evict unsynced assets {unsynced}: the only copy is on this box",
-                    "sync them first; the store never deletes unsynced media",
-                )
-            ids = list(dict.fromkeys(a.id for a in assets if a.sync == "synced"))
-            if not ids:
-                return []
-            self._ensure_space(self._index_write_bytes(), housekeeping=True)
+        assets = [self.get(i) for i in asset_ids]
+        unsynced = [a.id for a in assets if a.sync == "pending"]
+        if unsynced:
+            raise StoreError(
+                f"refusing to evict unsynced assets {unsynced}: the only copy is on this box",
+                "sync them first; the store never deletes unsynced media",
+            )
+        ids = list(dict.fromkeys(a.id for a in assets if a.sync == "synced"))
+        if not ids:
+            return []
+        self._ensure_space(4096, housekeeping=True)
+        with self.db.write() as db:
             # Index first: a crash then leaves an orphan blob, never an entry without bytes.
-            self._table.update({"sync": "evicted"}, doc_ids=ids)
-            live = {d["sha256"] for d in self._docs().values() if d["sync"] != "evicted"}
-            for sha in {a.sha256 for a in assets if a.id in ids} - live:
-                self.blobs.delete(sha)
-            return ids
+            db.executemany("UPDATE assets SET sync = 'evicted' WHERE id = ?", [(i,) for i in ids])
+            shas = {a.sha256 for a in assets if a.id in ids}
+            orphaned = [s for s in shas if not db.execute(
+                "SELECT 1 FROM assets WHERE sha256 = ? AND sync != 'evicted' LIMIT 1", (s,)).fetchone()]
+        for sha in orphaned:
+            self.blobs.delete(sha)
+        return ids
 
     def enforce_retention(self) -> builtins.list[str]:
         return retention.enforce(self)
 
     def collect_garbage(self, min_age_s: float = 3600) -> int:
-        """Delete blobs no asset needs (left by a crash between blob and index write)."""
-        with self._lock:
-            live = {d["sha256"] for d in self._docs().values() if d["sync"] != "evicted"}
-            cutoff, removed = time.time() - min_age_s, 0
-            for sha in list(self.blobs.iter_shas()):
-                # The age check spares blobs whose index entry is being written right now.
-                if sha not in live and self.blobs.path(sha).stat().st_mtime < cutoff:
+        """Delete blobs no asset needs (left by a crash between blob write and index write)."""
+        cutoff, removed = time.time() - min_age_s, 0
+        for sha in builtins.list(self.blobs.iter_shas()):
+            if self.db.read_one("SELECT 1 FROM assets WHERE sha256 = ? AND sync != 'evicted' LIMIT 1", (sha,)):
+                continue
+            # The age check spares blobs whose index row is being written right now.
+            try:
+                if self.blobs.path(sha).stat().st_mtime < cutoff:
                     removed += self.blobs.delete(sha)
-            return removed
+            except (KeyError, StoreError):
+                continue
+        return removed
 
     # -- reading ----------------------------------------------------------
 
     def get(self, asset_id: str) -> Asset:
-        with self._lock:
-            doc = self._docs().get(asset_id) if isinstance(asset_id, str) else None
-            if doc is None:
-                raise KeyError(f"no asset {asset_id!r} in {self.root}")
-            return Asset.model_validate(doc)
+        row = self.db.read_one(_SELECT + " WHERE id = ?", (asset_id,)) if isinstance(asset_id, str) else None
+        if row is None:
+            raise KeyError(f"no asset {asset_id!r} in {self.root}")
+        return _asset(row)
 
     def content_path(self, asset_id: str) -> Path:
         """The file holding the asset's bytes; only ever a path inside the store."""
@@ -335,120 +362,152 @@ class AssetStore:
         limit: int | None = 100,
         offset: int = 0,
         newest_first: bool = True,
+        run: str | None = None,
     ) -> builtins.list[Asset]:
-        def wanted(d: Mapping[str, Any]) -> bool:
-            return (
-                (kind is None or d["kind"] == kind)
-                and (stream is None or d["stream"] == stream)
-                and (sync is None or d["sync"] == sync)
-            )
-
-        return self._scan(wanted, limit, offset, newest_first)
+        if limit is not None and limit <= 0:
+            return []
+        where, params = [], []
+        for column, value in (("kind", kind), ("stream", stream), ("sync", sync), ("run", run)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        sql += f" ORDER BY id {'DESC' if newest_first else 'ASC'} LIMIT ? OFFSET ?"
+        rows = self.db.read(sql, (*params, -1 if limit is None else limit, max(offset, 0)))
+        return [_asset(r) for r in rows]
 
     def search(self, q: str, limit: int = 50) -> builtins.list[Asset]:
-        """Newest first, case-insensitive over name, tags, kind, stream and caption text."""
-        needle = q.strip().casefold()
-        spoken: dict[str, list[tuple[float, float]]] = {}
-        if needle:
-            for c in self.captions.search(needle):  # before taking our lock, see CaptionLog.append
-                spoken.setdefault(c["stream"], []).append((c["start"], c["end"]))
+        """Assets matching `q` (words, all required; the last may be a prefix), best BM25 first.
 
-        def said_during(d: Mapping[str, Any]) -> bool:
-            s, e = d["start"], d["end"]
-            return any((s is None or ce >= s) and (e is None or cs <= e) for cs, ce in spoken.get(d["stream"], ()))
-
-        def wanted(d: Mapping[str, Any]) -> bool:
-            if needle in d["name"].casefold() or needle in d["kind"] or needle in (d["stream"] or "").casefold():
-                return True
-            if any(needle in t.casefold() for t in d["tags"]):
-                return True
-            return d["kind"] in CAPTION_KINDS and said_during(d)
-
-        return self._scan(wanted, limit, 0, True)
+        An asset matches by its name, tags or text, and a run's caption track
+        and transcript match by what was said in the run.
+        """
+        match = fts_query(q)
+        if match is None or limit <= 0:
+            return []
+        direct = self.db.read(
+            _SELECT.replace(" FROM assets", " FROM assets_fts JOIN assets ON assets.rowid = assets_fts.rowid")
+            + " WHERE assets_fts MATCH ? ORDER BY bm25(assets_fts) LIMIT ?", (match, limit))
+        # The best-ranked matching captions (bounded), then the runs they belong to.
+        runs = [r[0] for r in self.db.read(
+            "SELECT run FROM (SELECT records.run AS run, records_fts.rank AS rank FROM records_fts"
+            " JOIN records ON records.seq = records_fts.rowid WHERE records_fts MATCH ? ORDER BY rank LIMIT 500)"
+            " GROUP BY run ORDER BY MIN(rank) LIMIT ?", (match, limit))]
+        spoken: builtins.list[tuple] = []
+        for run in runs:
+            spoken += self.db.read(_SELECT + " WHERE run = ? AND kind IN ('caption_track', 'transcript')", (run,))
+        seen: set[str] = set()
+        out = []
+        for row in [*direct, *spoken]:
+            if row[0] not in seen:
+                seen.add(row[0])
+                out.append(_asset(row))
+        return out[:limit]
 
     def summaries(self, sync: SyncState | None = None) -> builtins.list[AssetSummary]:
-        """Every asset (or those in one sync state), oldest first, cheaply: for totals over the whole index."""
-        with self._lock:
-            return [
-                AssetSummary(d["id"], d["kind"], d["sync"], d["sha256"], d["size"])
-                for d in self._docs().values()
-                if sync is None or d["sync"] == sync
-            ]
+        """Every asset (or those in one sync state), oldest first, cheaply."""
+        sql = "SELECT id, kind, sync, sha256, size FROM assets"
+        rows = self.db.read(sql + (" WHERE sync = ?" if sync else "") + " ORDER BY id", (sync,) if sync else ())
+        return [AssetSummary(*r) for r in rows]
+
+    def eviction_candidates(self, limit: int = 500) -> builtins.list[AssetSummary]:
+        """Synced assets whose eviction frees bytes, in eviction order (tier, then oldest)."""
+        tiers = " ".join(f"WHEN '{k}' THEN {i}" for i, tier in enumerate(eviction_order()) for k in sorted(tier))
+        rows = self.db.read(
+            "SELECT id, kind, sync, sha256, size FROM assets a WHERE sync = 'synced' AND NOT EXISTS"
+            " (SELECT 1 FROM assets p WHERE p.sha256 = a.sha256 AND p.sync = 'pending')"
+            f" ORDER BY CASE kind {tiers} ELSE 99 END, id LIMIT ?", (limit,))
+        return [AssetSummary(*r) for r in rows]
 
     def pending_sync(self, limit: int | None = None) -> builtins.list[Asset]:
         """What sync should upload next: unsynced assets, oldest first."""
         return self.list(sync="pending", limit=limit, newest_first=False)
 
     def count(self) -> int:
-        with self._lock:
-            return len(self._docs())
+        row = self.db.read_one("SELECT COALESCE(SUM(count), 0) FROM asset_totals")
+        return int(row[0]) if row else 0
+
+    def totals(self) -> dict[str, dict[str, tuple[int, int]]]:
+        """(count, bytes) per kind and sync state, kept current by the database (no scan)."""
+        out: dict[str, dict[str, tuple[int, int]]] = {}
+        for kind, sync, count, nbytes in self.db.read("SELECT kind, sync, count, bytes FROM asset_totals"):
+            if count:
+                out.setdefault(kind, {})[sync] = (int(count), int(nbytes))
+        return out
 
     def free_bytes(self) -> int:
         return int(self._disk_usage(self.root).free)
 
     def disk_status(self) -> DiskStatus:
         usage = self._disk_usage(self.root)
-        unsynced = {a.sha256: a.size for a in self.summaries(sync="pending")}
-        evictable = retention.evictable_bytes(retention.candidates(self))
+        by_sync: dict[str, int] = {}
+        for per_kind in self.totals().values():
+            for sync, (_, nbytes) in per_kind.items():
+                by_sync[sync] = by_sync.get(sync, 0) + nbytes
+        # Totals count deduplicated bytes once per asset: an upper bound, good enough for an alarm.
+        evictable = by_sync.get("synced", 0)
         free = int(usage.free)
         return DiskStatus(
             total=int(usage.total),
             free=free,
             floor=self.disk_floor_bytes,
             alarm=free < self.disk_floor_bytes and free + evictable < self.disk_floor_bytes,
-            unsynced_bytes=sum(unsynced.values()),
+            unsynced_bytes=by_sync.get("pending", 0),
             evictable_bytes=evictable,
         )
 
+    # -- cursors (post-processors) ----------------------------------------------
+
+    def cursor(self, name: str) -> int:
+        row = self.db.read_one("SELECT value FROM cursors WHERE name = ?", (name,))
+        return int(row[0]) if row else 0
+
+    def set_cursor(self, name: str, value: int) -> None:
+        with self.db.write() as db:
+            _set_cursor(db, name, value)
+
     # -- internals --------------------------------------------------------
 
-    def _docs(self) -> dict[str, dict[str, Any]]:
-        """The raw index, id -> document, in insertion (= id) order. Callers hold the lock."""
+    def _ids_newest(self) -> str:
+        row = self.db.read_one("SELECT MAX(id) FROM assets")
+        return row[0] if row and row[0] else "0" * 26
+
+    def _insert(self, prepared: builtins.list[_Prepared], *, cursor: tuple[str, int] | None = None,
+                on_commit: Callable[[Any], None] | None = None) -> builtins.list[Asset]:
         self._check_open()
-        return (self._storage.read() or {}).get(TABLE, {})
-
-    def _scan(
-        self, wanted: Callable[[Mapping[str, Any]], bool], limit: int | None, offset: int, newest_first: bool
-    ) -> builtins.list[Asset]:
-        out: builtins.list[Asset] = []
-        if limit is not None and limit <= 0:
-            return out
-        with self._lock:
-            docs = self._docs().values()
-            for d in reversed(docs) if newest_first else docs:
-                if not wanted(d):
-                    continue
-                if offset > 0:
-                    offset -= 1
-                    continue
-                out.append(Asset.model_validate(d))
-                if limit is not None and len(out) >= limit:
-                    break
-        return out
-
-    def _insert(self, rows: builtins.list[_Row]) -> builtins.list[Asset]:
-        with self._lock:
-            self._check_open()
-            assets = []
-            for fields, sha, size, put_again in rows:
+        written = [p.put() for p in prepared]
+        assets = []
+        with self.db.write() as db:
+            for p, (sha, size) in zip(prepared, written):
                 # Retention may have deleted an identical blob between our write and now.
                 if not self.blobs.exists(sha):
-                    put_again()
-                assets.append(
-                    Asset.model_validate(
-                        {**fields, "id": self._ids.next(), "created_at": time.time(), "sha256": sha, "size": size}
-                    )
-                )
-            docs = [Document(a.model_dump(mode="json"), doc_id=a.id) for a in assets]
-            if len(docs) == 1:
-                self._table.insert(docs[0])
-            else:
-                self._table.insert_multiple(docs)
-            return assets
+                    p.put()
+                asset = Asset.model_validate(
+                    {**p.fields, "id": self._ids.next(), "created_at": time.time(), "sha256": sha, "size": size})
+                self._insert_row(db, asset.model_dump(mode="json"), p.body, queue=True)
+                assets.append(asset)
+            if cursor is not None:
+                _set_cursor(db, *cursor)
+            if on_commit is not None:
+                on_commit(db)
+        return assets
 
-    def _index_write_bytes(self) -> int:
-        # A write makes a full new copy of the index while the old one still exists.
-        return self._storage.size + 4096
+    @staticmethod
+    def _insert_row(db: sqlite3.Connection, row: dict[str, Any], body: str, *, queue: bool) -> None:
+        values = [json.dumps(row[c], ensure_ascii=False) if c in _JSON_COLUMNS else row[c] for c in _COLUMNS]
+        cols = ", ".join(f'"{c}"' for c in _COLUMNS)
+        db.execute(f"INSERT INTO assets ({cols}, body) VALUES ({', '.join('?' * len(_COLUMNS))}, ?)", (*values, body))
+        db.executemany("INSERT OR IGNORE INTO asset_tags (asset_id, tag) VALUES (?, ?)",
+                       [(row["id"], t) for t in row["tags"]])
+        if queue:
+            kind = policy(row["kind"])
+            # Protected kinds are queued at once; bulky ones wait for the outbox's size cap to admit them.
+            db.execute(
+                "INSERT OR IGNORE INTO outbox (asset_id, kind, priority, size, sha256, state, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (row["id"], row["kind"], kind.sync_priority, row["size"], row["sha256"],
+                 "held" if kind.holdable else "queued",
+                 None if kind.ttl_s is None else id_time(row["id"]) + kind.ttl_s))
 
     def _ensure_space(self, nbytes: int, *, housekeeping: bool = False) -> None:
         """Refuse a write before touching anything if it would eat into the reserve."""
@@ -469,11 +528,31 @@ class AssetStore:
             raise StoreError(f"store {self.root} is closed", "open a new AssetStore")
 
 
+def _set_cursor(db: sqlite3.Connection, name: str, value: int) -> None:
+    db.execute("INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = ?",
+               (name, value, value))
+
+
+def _asset(row: tuple) -> Asset:
+    data = dict(zip(_COLUMNS, row))
+    for c in _JSON_COLUMNS:
+        data[c] = json.loads(data[c])
+    return Asset.model_validate(data)
+
+
+def _body(kind: str, text: str | None, data: bytes, mime: str) -> str:
+    """What full-text search indexes beyond name and tags."""
+    if text is None and kind == "note" and mime.startswith("text/"):
+        text = data[:MAX_BODY_CHARS * 4].decode("utf-8", errors="replace")
+    return (text or "")[:MAX_BODY_CHARS]
+
+
 def _fields(
     kind: str,
     name: str,
     mime: str,
     stream: str | None,
+    run: str | None,
     start: float | None,
     end: float | None,
     tags: Iterable[str],
@@ -483,16 +562,19 @@ def _fields(
     """Caller-supplied fields, validated now so bad input is refused before any byte is written."""
     if isinstance(tags, str):
         raise TypeError("tags must be a list of strings, not one string")
+    if kind not in KINDS:
+        policy(kind)  # raises, naming the known kinds
     fields = {
-        "kind": kind, "name": name, "mime": mime, "stream": stream, "start": start, "end": end,
-        "tags": list(tags), "provenance": dict(provenance or {}), "meta": dict(meta or {}),
+        "kind": kind, "name": name, "mime": mime, "stream": stream, "run": run, "start": start, "end": end,
+        "tags": builtins.list(tags), "provenance": dict(provenance or {}), "meta": dict(meta or {}),
     }
     placeholder = {"id": "0" * 26, "created_at": 0.0, "sha256": "0" * 64, "size": 0}
     validated = Asset.model_validate({**fields, **placeholder})
-    # JSON round-trip now: a value TinyDB cannot serialise must fail here, not mid-write.
+    # JSON round-trip now: a value that cannot be serialised must fail here, not mid-write.
     try:
         dumped = validated.model_dump(mode="json")
-    except PydanticSerializationError as e:
+        json.dumps(dumped, allow_nan=False)
+    except (PydanticSerializationError, ValueError, TypeError) as e:
         raise ValueError(f"provenance, meta and tags must be JSON values: {e}") from None
     return {k: dumped[k] for k in fields}
 

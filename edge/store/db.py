@@ -1,122 +1,270 @@
-"""Crash-safe file primitives: atomic replace, a TinyDB storage built on it, the writer lock.
+"""The box's one SQLite database: schema, migrations (PRAGMA user_version), the writer lock.
 
-TinyDB's own JSONStorage rewrites its file in place, so a crash mid-write
-leaves a truncated database. Here every write goes to a temp file that is
-fsynced and renamed over the old one, and the previous version is kept as
-`<name>.bak`: a damaged main file (bad disk, lying SD card, a person with an
-editor) is detected at open and replaced by the last good copy.
+One database holds assets, tags, runs, time-stamped records, full-text
+search, the sync outbox and post-processor cursors, so that storing an asset
+and queueing it for sync is one transaction. WAL lets the dashboard read
+while a stream writes; `synchronous=FULL` makes every commit durable before
+it is acknowledged to anyone (a power cut keeps the old or the new state).
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
-import logging
 import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from tinydb.storages import Storage
-
-from edge.durable import atomic_replace
+from edge.kinds import KINDS
 from edge.store import StoreError
 
-log = logging.getLogger(__name__)
+DB_NAME = "edge.sqlite"
 
-Tables = dict[str, dict[str, Any]]
+_KIND_CHECK = ", ".join(f"'{k}'" for k in KINDS)
+
+# Each entry moves the schema from version i to i + 1; never edit a shipped one.
+MIGRATIONS: list[str] = [
+    f"""
+    CREATE TABLE assets (
+        rowid      INTEGER PRIMARY KEY,
+        id         TEXT NOT NULL UNIQUE,
+        kind       TEXT NOT NULL CHECK (kind IN ({_KIND_CHECK})),
+        stream     TEXT,
+        run        TEXT,
+        start      REAL,
+        "end"      REAL,
+        created_at REAL NOT NULL,
+        sha256     TEXT NOT NULL,
+        size       INTEGER NOT NULL CHECK (size >= 0),
+        mime       TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        tags       TEXT NOT NULL DEFAULT '[]',
+        body       TEXT NOT NULL DEFAULT '',  -- searchable text of the asset (a note, a draft's text)
+        provenance TEXT NOT NULL DEFAULT '{{}}',
+        meta       TEXT NOT NULL DEFAULT '{{}}',
+        sync       TEXT NOT NULL DEFAULT 'pending' CHECK (sync IN ('pending', 'synced', 'evicted')),
+        synced_at  REAL
+    );
+    CREATE INDEX assets_kind ON assets (kind, id);
+    CREATE INDEX assets_stream ON assets (stream, id);
+    CREATE INDEX assets_sync ON assets (sync, id);
+    CREATE INDEX assets_sha ON assets (sha256);
+    CREATE INDEX assets_run ON assets (run, kind);
+
+    CREATE TABLE asset_tags (
+        asset_id TEXT NOT NULL REFERENCES assets (id) ON DELETE CASCADE,
+        tag      TEXT NOT NULL,
+        PRIMARY KEY (asset_id, tag)
+    ) WITHOUT ROWID;
+    CREATE INDEX asset_tags_tag ON asset_tags (tag);
+
+    -- Totals the dashboard shows, kept current by triggers instead of scans.
+    CREATE TABLE asset_totals (
+        kind  TEXT NOT NULL,
+        sync  TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        PRIMARY KEY (kind, sync)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER assets_totals_insert AFTER INSERT ON assets BEGIN
+        INSERT INTO asset_totals (kind, sync, count, bytes) VALUES (new.kind, new.sync, 1, new.size)
+        ON CONFLICT (kind, sync) DO UPDATE SET count = count + 1, bytes = bytes + new.size;
+    END;
+    CREATE TRIGGER assets_totals_delete AFTER DELETE ON assets BEGIN
+        UPDATE asset_totals SET count = count - 1, bytes = bytes - old.size WHERE kind = old.kind AND sync = old.sync;
+    END;
+    CREATE TRIGGER assets_totals_update AFTER UPDATE OF sync, size, kind ON assets BEGIN
+        UPDATE asset_totals SET count = count - 1, bytes = bytes - old.size WHERE kind = old.kind AND sync = old.sync;
+        INSERT INTO asset_totals (kind, sync, count, bytes) VALUES (new.kind, new.sync, 1, new.size)
+        ON CONFLICT (kind, sync) DO UPDATE SET count = count + 1, bytes = bytes + new.size;
+    END;
+
+    -- A run is one continuous session of a stream. Stream seconds restart at 0
+    -- in every run; wall_start converts them to wall-clock time.
+    CREATE TABLE runs (
+        id           TEXT PRIMARY KEY,
+        stream       TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        live         INTEGER NOT NULL,
+        opened_at    REAL NOT NULL,
+        origin       REAL NOT NULL,  -- wall-clock time of stream second 0
+        closed_at    REAL,
+        close_reason TEXT,
+        tracks_built INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE INDEX runs_stream ON runs (stream, id);
+    CREATE INDEX runs_open ON runs (closed_at);
+
+    -- Time-stamped records: caption finals now; OCR lines and sensor readings later.
+    CREATE TABLE records (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        type       TEXT NOT NULL,
+        run        TEXT NOT NULL REFERENCES runs (id),
+        stream     TEXT NOT NULL,
+        start      REAL NOT NULL,
+        "end"      REAL NOT NULL,
+        wall_start REAL NOT NULL,
+        wall_end   REAL NOT NULL,
+        text       TEXT NOT NULL DEFAULT '',
+        data       TEXT NOT NULL DEFAULT '{{}}'
+    );
+    CREATE INDEX records_run ON records (run, seq);
+    CREATE INDEX records_stream ON records (stream, type, seq);
+
+    -- Full-text search (BM25), external-content tables kept in step by triggers,
+    -- so a hit's rowid joins straight back to its row.
+    CREATE VIRTUAL TABLE assets_fts USING fts5 (name, tags, body, content='assets', content_rowid='rowid',
+                                                tokenize='unicode61 remove_diacritics 2');
+    CREATE TRIGGER assets_fts_insert AFTER INSERT ON assets BEGIN
+        INSERT INTO assets_fts (rowid, name, tags, body) VALUES (new.rowid, new.name, new.tags, new.body);
+    END;
+    CREATE TRIGGER assets_fts_delete AFTER DELETE ON assets BEGIN
+        INSERT INTO assets_fts (assets_fts, rowid, name, tags, body) VALUES ('delete', old.rowid, old.name, old.tags, old.body);
+    END;
+    CREATE TRIGGER assets_fts_update AFTER UPDATE OF name, tags, body ON assets BEGIN
+        INSERT INTO assets_fts (assets_fts, rowid, name, tags, body) VALUES ('delete', old.rowid, old.name, old.tags, old.body);
+        INSERT INTO assets_fts (rowid, name, tags, body) VALUES (new.rowid, new.name, new.tags, new.body);
+    END;
+    CREATE VIRTUAL TABLE records_fts USING fts5 (text, content='records', content_rowid='seq',
+                                                 tokenize='unicode61 remove_diacritics 2');
+    CREATE TRIGGER records_fts_insert AFTER INSERT ON records BEGIN
+        INSERT INTO records_fts (rowid, text) VALUES (new.seq, new.text);
+    END;
+    CREATE TRIGGER records_fts_delete AFTER DELETE ON records BEGIN
+        INSERT INTO records_fts (records_fts, rowid, text) VALUES ('delete', old.seq, old.text);
+    END;
+
+    -- What still has to reach the center, and how it is going.
+    CREATE TABLE outbox (
+        asset_id    TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        priority    INTEGER NOT NULL,
+        size        INTEGER NOT NULL,
+        sha256      TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('queued', 'held', 'expired')),
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        acked_bytes INTEGER NOT NULL DEFAULT 0,
+        expires_at  REAL,
+        next_try_at REAL NOT NULL DEFAULT 0,
+        last_error  TEXT,
+        announced   INTEGER NOT NULL DEFAULT 0  -- a 'queued' notice went out for it (MQTT)
+    ) WITHOUT ROWID;
+    CREATE INDEX outbox_order ON outbox (state, priority, asset_id);
+    CREATE TABLE notices (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic      TEXT NOT NULL,
+        payload    TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+
+    -- Post-processors' positions: restart-safe because they live beside what they read.
+    CREATE TABLE cursors (
+        name  TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    -- What a one-time import of an older data directory brought in, and what it refused.
+    CREATE TABLE imports (
+        source   TEXT PRIMARY KEY,
+        done_at  REAL NOT NULL,
+        report   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def _parse(payload: bytes) -> Tables:
-    """The database's tables, or ValueError if the bytes are not a TinyDB document."""
-    data = json.loads(payload)  # raises ValueError (JSONDecodeError/UnicodeDecodeError)
-    if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
-        raise ValueError("top level is not an object of tables")
-    return data
+def connect(path: Path, *, check_same_thread: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode; transactions are explicit (see `transaction`)."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")  # a commit acknowledged to anyone survives a power cut
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA busy_timeout=30000")
+    return db
 
 
-class CrashSafeStorage(Storage):
-    """TinyDB storage: validated reads, atomic fsynced writes, a `.bak` of the previous version.
+def migrate(db: sqlite3.Connection, path: Path) -> int:
+    """Bring the schema to SCHEMA_VERSION; returns the version found."""
+    found = db.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"store database {path} has schema version {found}, newer than this software ({SCHEMA_VERSION})",
+            "update the box software, or open an older copy of the data directory",
+        )
+    for version in range(found, SCHEMA_VERSION):
+        with transaction(db):
+            for statement in _statements(MIGRATIONS[version]):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version + 1}")
+    return found
 
-    The parsed database is kept in memory between calls: the writer lock makes
-    this process the only one changing the file, and re-parsing the whole
-    file on every TinyDB read would make lookups O(file size).
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements (executescript would commit our transaction)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                yield buf.strip()
+            buf = ""
+    if buf.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {buf[:80]!r}")
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT, ROLLBACK on any error (the connection is in autocommit mode)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+class Database:
+    """The store's connection, shared by the process's threads behind one lock.
+
+    SQLite serialises writers anyway; one connection keeps transactions and
+    the in-process lock in step, and reads are fast enough not to need more.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        super().__init__()
-        self.path = Path(path)
-        self.backup = self.path.with_name(self.path.name + ".bak")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for leftover in (self.path.name + ".tmp", self.backup.name + ".tmp"):
-            (self.path.parent / leftover).unlink(missing_ok=True)
-        self.size = 0  # bytes of the file as last read or written
-        self._cache: Tables | None = self._load_with_recovery()
-
-    def read(self) -> Tables | None:
-        if self._cache is None and (self.path.exists() or self.backup.exists()):
-            self._cache = self._load_with_recovery()
-        return self._cache
-
-    def write(self, data: Tables) -> None:
-        # TinyDB has already changed `data` (our cached object) in place, so if
-        # this write fails the cache no longer matches the disk: drop it.
+    def __init__(self, path: Path) -> None:
+        self.path = path
         try:
-            payload = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-            atomic_replace(self.path, payload, backup=self.backup)
-        except BaseException:
-            self._cache = None
-            raise
-        self._cache = data
-        self.size = len(payload)
+            self.conn = connect(path)
+            migrate(self.conn, path)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(
+                f"store database {path} cannot be opened: {e}",
+                f"restore {path.name} from a copy, or move it aside to start an empty index (media files are kept)",
+            ) from None
+        self.lock = threading.RLock()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        with self.lock, transaction(self.conn) as db:
+            yield db
+
+    def read(self, sql: str, params: tuple | dict = ()) -> list[tuple]:
+        with self.lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def read_one(self, sql: str, params: tuple | dict = ()) -> tuple | None:
+        with self.lock:
+            return self.conn.execute(sql, params).fetchone()
 
     def close(self) -> None:
-        self._cache = None
+        with self.lock:
+            self.conn.close()
 
-    def _load_with_recovery(self) -> Tables | None:
-        main = self._try_load(self.path)
-        if isinstance(main, dict):
-            return main
-        if main is None and not self.backup.exists():
-            return None  # a new, empty database
-        backup = self._try_load(self.backup)
-        if not isinstance(backup, dict):
-            what = "is missing" if main is None else f"is damaged ({main})"
-            why = "missing" if backup is None else f"damaged too ({backup})"
-            raise StoreError(
-                f"store database {self.path} {what} and its backup {self.backup} is {why}",
-                f"restore {self.path.name} from a copy, or move {self.path.name}* aside to start an empty index "
-                "(media files in the store are kept)",
-            )
-        if main is None:
-            log.warning("store database %s is missing; recovered from %s", self.path, self.backup)
-        else:
-            damaged = self.path.with_name(self.path.name + ".damaged")
-            log.warning(
-                "store database %s is damaged (%s); recovered from %s, damaged copy kept as %s "
-                "(changes made by its last write are lost)",
-                self.path, main, self.backup, damaged,
-            )
-            os.replace(self.path, damaged)
-        payload = self.backup.read_bytes()
-        atomic_replace(self.path, payload)
-        self.size = len(payload)
-        return backup
-
-    def _try_load(self, path: Path) -> Tables | str | None:
-        """The parsed file, None if absent, or why it is damaged."""
-        try:
-            payload = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        if not payload:
-            return "empty file"
-        try:
-            tables = _parse(payload)
-        except ValueError as e:
-            return f"not valid JSON: {str(e)[:80]}"
-        if path == self.path:
-            self.size = len(payload)
-        return tables
 
 
 class WriterLock:
