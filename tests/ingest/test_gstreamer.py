@@ -159,10 +159,16 @@ def test_audio_chunks_are_16k_mono_float32_contiguous_from_zero(media: Media) ->
 
 
 def test_audio_samples_are_writable_copies(media: Media) -> None:
-    chunk = next(e for e in open_media(str(media.speech)) if isinstance(e, AudioChunk))
+    # Halving silence would prove nothing: take the first chunk with sound in it.
+    chunk = next(e for e in open_media(str(media.speech)) if isinstance(e, AudioChunk) and np.abs(e.samples).max() > 0.01)
+    original = chunk.samples.copy()
 
-    # Consumers may normalise in place; that must not touch GStreamer's memory.
+    # Consumers may normalise in place; that must not touch GStreamer's memory
+    # (a view of a mapped buffer is read-only, and this would raise).
+    assert chunk.samples.flags.writeable
     np.multiply(chunk.samples, 0.5, out=chunk.samples)
+
+    np.testing.assert_array_equal(chunk.samples, original * 0.5)
 
 
 def test_video_frames_are_rgb_at_requested_size_or_source_size_when_none(media: Media) -> None:
