@@ -73,3 +73,43 @@ class RateMeter:
                 return 0.0
             span = max(self._clock() - self._events[0][0], 0.5)  # one burst must not read as infinite speed
             return self._total / min(span, self.window_s)
+
+
+class LinkEstimator:
+    """The rate at which the center acknowledges our bytes, to size chunks and timeouts by.
+
+    Measured from ACKs only while a transfer keeps the link busy (start()
+    marks the moment sending begins, so idle gaps between assets do not
+    count), over the last `horizon_s` seconds. The estimate outlives the
+    transfer: the next asset starts from it, not from scratch.
+    """
+
+    def __init__(self, floor: float, horizon_s: float = 4.0, clock: Clock = time.monotonic) -> None:
+        self.floor, self.horizon_s, self._clock = floor, horizon_s, clock
+        self.rate: float | None = None  # bytes/s; None until the first ACK
+        self._samples: deque[tuple[float, int]] = deque()
+        self._total = 0
+
+    def start(self) -> None:
+        self._total = 0
+        self._samples.clear()
+        self._samples.append((self._clock(), 0))
+
+    def acked(self, nbytes: int) -> None:
+        if not self._samples:
+            self.start()
+        now = self._clock()
+        self._total += nbytes
+        self._samples.append((now, self._total))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= self.horizon_s:
+            self._samples.popleft()
+        t0, b0 = self._samples[0]
+        # Group commits release ACKs in bursts: a span this short says nothing once a rate is known.
+        if now - t0 >= 0.05 or self.rate is None:
+            self.rate = (self._total - b0) / max(now - t0, 1e-3)
+
+    def slow_down(self) -> None:
+        """The link was given up: the next attempt starts from a quarter of the estimate."""
+        if self.rate is not None:
+            self.rate = max(self.rate / 4, self.floor)
+        self._samples.clear()

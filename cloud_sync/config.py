@@ -29,6 +29,9 @@ class SyncConfig:
     backoff_max_s: float = 10.0
     retry_asset_s: float = 5.0  # after the center refused one asset (e.g. sha mismatch at commit)
     poll_s: float = 1.0  # how often an idle syncer looks for new assets in the store
+    # Size chunks and the window to the measured uplink rate (chunk_size and window are then the upper
+    # bounds); off: always chunk_size x window, as before.
+    adapt_chunks: bool = True
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.ttl_s) & PROTECTED_KINDS)

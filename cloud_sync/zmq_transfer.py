@@ -36,11 +36,27 @@ Wire protocol (multipart frames; numbers are ASCII decimal, digests hex):
    mismatch discards the partial file and answers REJECT; the box starts
    that asset over later. The box marks an asset synced only on COMMITTED.
 
+   A NACK with a negative expected offset refuses the upload for now (the
+   reason says why, e.g. the center's disk is full): the box gives up on
+   this asset, shows the reason and offers it again later.
+
+Slow links: the box measures the rate at which its bytes are acknowledged
+and sizes chunks to about CHUNK_TARGET_S of transfer (powers of two from
+MIN_CHUNK up to the configured chunk size, each aligned to its own size)
+and the credit window to about INFLIGHT_TARGET_S. A fresh link starts with
+small chunks and grows them as ACKs show the rate. Reply timeouts grow with
+the bytes still in flight, so a 64 kbit/s uplink is slow, not "down".
+
 Liveness: ZMTP heartbeats (ZMQ_HEARTBEAT_IVL/TIMEOUT) drop dead TCP
-connections, and every request must be answered within `reply_timeout_s`
-or the link counts as down: the box throws its socket away (messages in
-flight on it are lost) and reconnects with exponential backoff; the next
-OFFER learns where to resume.
+connections. A heartbeat is only answered once everything queued ahead of
+it has crossed the link, so the timeout must be far longer than the bytes
+in flight take: the window keeps that at a few seconds even at 64 kbit/s,
+and HEARTBEAT_TIMEOUT_MS is 30 s. Every request must be answered within
+`reply_timeout_s` plus the in-flight bytes' time at the measured rate, or
+the link counts as down: the box throws its socket away (messages in flight
+on it are lost) and reconnects with exponential backoff; the next OFFER
+learns where to resume, and the rate estimate is cut so the next attempt
+starts gentler.
 """
 
 from __future__ import annotations
@@ -59,7 +75,7 @@ from typing import Any
 
 import zmq
 
-from cloud_sync.bandwidth import RateMeter, TokenBucket
+from cloud_sync.bandwidth import LinkEstimator, RateMeter, TokenBucket
 from cloud_sync.config import SyncConfig
 
 OFFER, CHUNK, COMMIT, PING = b"OFFER", b"CHUNK", b"COMMIT", b"PING"
@@ -68,8 +84,17 @@ COMPLETE = b"complete"
 ASSET_ID = re.compile(rb"[0-9a-f]{26}")
 SHA256 = re.compile(rb"[0-9a-f]{64}")
 
-HEARTBEAT_IVL_MS = 1000
-HEARTBEAT_TIMEOUT_MS = 3000
+HEARTBEAT_IVL_MS = 2000
+HEARTBEAT_TIMEOUT_MS = 30_000
+
+MIN_CHUNK = 16 * 1024  # 2 s at 64 kbit/s; the per-chunk header (~200 B) stays near 1 %
+MAX_CHUNK = 1 << 20  # the largest chunk a box sends, whatever its config says
+MAX_OFFER_BYTES = 64 * 1024  # an OFFER's JSON body
+MAX_FRAME = MAX_CHUNK + 64 * 1024  # ZMQ_MAXMSGSIZE at the center: a larger frame drops the peer
+MAX_REPLY_FRAME = 64 * 1024  # ZMQ_MAXMSGSIZE at the box: the center's replies are small
+FLOOR_RATE = 64_000 / 8  # bytes/s assumed before anything was measured: the slowest link we promise
+CHUNK_TARGET_S = 1.0
+INFLIGHT_TARGET_S = 2.0
 
 
 class LinkDown(Exception):
@@ -105,6 +130,28 @@ class TransferResult:
     already_complete: bool
 
 
+def chunk_for(rate: float | None, pos: int, configured: int) -> int:
+    """Chunk size for the chunk starting at `pos`, from the measured rate (bytes/s; None = not known yet)."""
+    top = min(configured, MAX_CHUNK)
+    want = MIN_CHUNK if rate is None else int(rate * CHUNK_TARGET_S)
+    if top & (top - 1) and want >= top:
+        return top  # a configured size that is not a power of two is used as it is
+    size = MIN_CHUNK
+    while size * 2 <= min(want, top):
+        size *= 2
+    size = min(size, top)
+    # Aligned powers of two: growing never leaves an odd offset behind, so chunk boundaries stay stable.
+    while size > 1 and pos % size:
+        size //= 2
+    return size
+
+
+def window_for(rate: float | None, chunk: int, configured: int) -> int:
+    if rate is None:
+        return min(2, configured)
+    return max(min(2, configured), min(configured, -(-int(rate * INFLIGHT_TARGET_S) // max(chunk, 1))))
+
+
 def set_heartbeats(sock: zmq.Socket) -> None:
     sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
     sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
@@ -132,7 +179,9 @@ class BoxClient:
         self._ctx = context or zmq.Context.instance()
         self.meter = meter or RateMeter()
         self._stop = stop or threading.Event()
-        self._bucket = TokenBucket.kbps(config.bandwidth_kbps, config.chunk_size) if config.bandwidth_kbps else None
+        self._bucket = TokenBucket.kbps(config.bandwidth_kbps, min(config.chunk_size, MAX_CHUNK)) \
+            if config.bandwidth_kbps else None
+        self.link = LinkEstimator(FLOOR_RATE)
         self._sock: zmq.Socket | None = None
         self._poller = zmq.Poller()
 
@@ -146,6 +195,7 @@ class BoxClient:
         s.setsockopt(zmq.LINGER, 0)  # a dead link must not hold close() up
         s.setsockopt(zmq.RECONNECT_IVL, 100)
         s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+        s.setsockopt(zmq.MAXMSGSIZE, MAX_REPLY_FRAME)
         set_heartbeats(s)
         s.connect(self.endpoint)
         self._sock = s
@@ -156,6 +206,8 @@ class BoxClient:
         if self._sock is not None:
             self._sock.close(linger=0)
             self._sock = None
+            # Whatever was measured was too optimistic if the link was given up: start gentler.
+            self.link.slow_down()
 
     @property
     def connected(self) -> bool:
@@ -179,7 +231,10 @@ class BoxClient:
             raise Rejected(_text(reply, 2))
         if reply[2] == COMPLETE:
             return TransferResult(offer.asset_id, offer.size, 0, already_complete=True)
-        start = int(reply[2])
+        try:
+            start = int(reply[2])
+        except ValueError:
+            raise LinkDown(f"the center answered an offer with {reply[2][:20]!r}") from None
         sent = self._send_chunks(aid, offer.size, path, start, on_progress)
         self._send([COMMIT, aid, offer.sha256.encode()])
         # Committing means an fsync and, after a center restart, re-reading the file for its digest.
@@ -192,43 +247,63 @@ class BoxClient:
     def _send_chunks(
         self, aid: bytes, size: int, path: Path, start: int, on_progress: Callable[[int], None] | None
     ) -> int:
-        chunk, window = self.config.chunk_size, self.config.window
+        configured = self.config.chunk_size if self.config.adapt_chunks else min(self.config.chunk_size, MAX_CHUNK)
         pos = acked = start
-        gen, outstanding, sent = 0, 0, 0
+        gen, sent = 0, 0
+        inflight: list[int] = []  # sizes of unacknowledged chunks, oldest first
+        self.link.start()
         fd = os.open(path, os.O_RDONLY)
         try:
             while acked < size:
-                while outstanding < window and pos < size:
+                while pos < size:
+                    rate = self.link.rate if self.config.adapt_chunks else None
+                    if self.config.adapt_chunks:
+                        chunk = chunk_for(rate, pos, configured)
+                        window = window_for(rate, chunk, self.config.window)
+                    else:
+                        chunk, window = configured, self.config.window
+                    if len(inflight) >= window:
+                        break
                     data = os.pread(fd, min(chunk, size - pos), pos)
                     if not data:
                         raise Rejected(f"{path} is shorter than the {size} bytes offered")
                     self._throttle(len(data))
                     self._send([CHUNK, aid, b"%d" % pos, hashlib.sha256(data).hexdigest().encode(), b"%d" % gen, data])
                     pos += len(data)
-                    outstanding += 1
+                    inflight.append(len(data))
                     sent += len(data)
-                reply = self._expect(lambda f: f[0] in (ACK, NACK) and f[1:2] == [aid] and len(f) >= 4)
-                if int(reply[2]) != gen:
+                reply = self._expect(lambda f: f[0] in (ACK, NACK) and f[1:2] == [aid] and len(f) >= 4,
+                                     self._inflight_timeout(sum(inflight)))
+                try:
+                    tag, offset = int(reply[2]), int(reply[3])
+                except ValueError:
+                    continue  # not a reply this client could have caused
+                if tag != gen:
                     continue  # answer to a chunk sent before the last rewind: its credit is already spent
-                outstanding -= 1
+                if inflight:
+                    inflight.pop(0)
                 if reply[0] == ACK:
-                    durable = int(reply[3])
-                    if durable > acked:
-                        self.meter.add(durable - acked)
-                        acked = durable
+                    if offset > acked:
+                        self.meter.add(offset - acked)
+                        self.link.acked(offset - acked)
+                        acked = offset
                         if on_progress:
                             on_progress(acked)
                     continue
-                expected = int(reply[3])
-                if expected < 0:
-                    raise Rejected("the center lost track of this upload; offering it again")
-                # Rewind: everything after `expected` is resent; replies to the old chunks carry the old tag.
+                if offset < 0:
+                    raise Rejected(_text(reply, 4))
+                # Rewind: everything after `offset` is resent; replies to the old chunks carry the old tag.
                 gen += 1
-                outstanding = 0
-                pos = acked = min(expected, size)
+                inflight.clear()
+                pos = acked = min(offset, size)
         finally:
             os.close(fd)
         return sent
+
+    def _inflight_timeout(self, nbytes: int) -> float:
+        """How long the next ACK may take: the base timeout plus twice the bytes ahead of it at the known rate."""
+        rate = self.link.rate or FLOOR_RATE
+        return self.config.reply_timeout_s + 2 * nbytes / rate
 
     def _throttle(self, nbytes: int) -> None:
         if self._bucket is None:

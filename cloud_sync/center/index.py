@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     size       INTEGER NOT NULL,
     offer      TEXT NOT NULL,
     started_at REAL NOT NULL,
+    verified   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (box_key, id)
 );
 CREATE TABLE IF NOT EXISTS notices (
@@ -66,6 +67,8 @@ class Upload:
     sha256: str
     size: int
     offer: dict[str, Any]
+    # Every byte arrived from this box and the whole sha256 matched (set just before the object is stored).
+    verified: bool = False
 
 
 class Index:
@@ -79,6 +82,9 @@ class Index:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(uploads)")}
+        if "verified" not in cols:  # an index made before uploads were marked verified
+            self._db.execute("ALTER TABLE uploads ADD COLUMN verified INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         with self._lock:
@@ -135,14 +141,18 @@ class Index:
                 (up.box_key, up.id, up.sha256, up.size, json.dumps(up.offer), time.time()),
             )
 
+    def mark_verified(self, box_key: str, asset_id: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE uploads SET verified = 1 WHERE box_key = ? AND id = ?", (box_key, asset_id))
+
     def drop_upload(self, box_key: str, asset_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM uploads WHERE box_key = ? AND id = ?", (box_key, asset_id))
 
     def uploads(self) -> list[Upload]:
         with self._lock:
-            rows = self._db.execute("SELECT box_key, id, sha256, size, offer FROM uploads").fetchall()
-        return [Upload(k, i, s, n, json.loads(o)) for k, i, s, n, o in rows]
+            rows = self._db.execute("SELECT box_key, id, sha256, size, offer, verified FROM uploads").fetchall()
+        return [Upload(k, i, s, n, json.loads(o), bool(v)) for k, i, s, n, o, v in rows]
 
     # -- MQTT notices --------------------------------------------------------------
 

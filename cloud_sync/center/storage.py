@@ -48,8 +48,16 @@ class Partial:
         """Write at the end; durable only after sync()."""
         view = memoryview(data)
         written = 0
-        while written < len(view):
-            written += os.pwrite(self.fd, view[written:], self.size + written)
+        try:
+            while written < len(view):
+                written += os.pwrite(self.fd, view[written:], self.size + written)
+        except OSError:
+            # A full disk may take half a chunk: cut it off so the file's length stays the offset we know.
+            try:
+                os.ftruncate(self.fd, self.size)
+            except OSError:
+                pass
+            raise
         self.size += written
         self.dirty = True
         if self._hasher is not None:
@@ -137,6 +145,23 @@ class FileStorage:
             old.close()
         return p
 
+    def partial_size(self, box_key: str, asset_id: str, sha256: str) -> int:
+        """Bytes already received for this upload, without creating its file."""
+        path = self.partial_path(box_key, asset_id, sha256)
+        p = self._open.get(path)
+        if p is not None:
+            return p.size
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def forget(self, path: Path) -> None:
+        """Close a partial whose in-memory length may be ahead of the disk; the next use reopens it from disk."""
+        p = self._open.pop(path, None)
+        if p is not None:
+            p.close()
+
     def discard(self, p: Partial) -> None:
         self._open.pop(p.path, None)
         p.close()
@@ -159,7 +184,11 @@ class FileStorage:
         self.objects.copy_to(sha256, dest)
 
     def close(self) -> None:
-        for p in self._open.values():
-            p.sync()
-            p.close()
-        self._open.clear()
+        try:
+            for p in self._open.values():
+                try:
+                    p.sync()
+                finally:
+                    p.close()
+        finally:
+            self._open.clear()
