@@ -13,7 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from edge.backends.base import TENSOR_BACKENDS, RuntimeSettings
+from edge.backends.base import TENSOR_BACKENDS, Precision, RuntimeSettings
 from edge.errors import ConfigError
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "firmware_configs"
@@ -30,6 +30,17 @@ class ModelChoice(_Strict):
     compute_type: str = "default"
     threads: int = Field(default=1, ge=1, le=64)
     execution_providers: list[str] = []
+    # Graph engines only (CTranslate2 has compute_type). Unset means f32: an
+    # engine's own default can depend on the CPU (OpenVINO: bf16 on AMX).
+    precision: Precision | None = None
+
+    def precision_problem(self) -> str | None:
+        if self.precision is not None and self.backend == "ctranslate2":
+            return "CTranslate2 models take their precision from compute_type; remove precision"
+        if self.precision not in (None, "f32") and self.backend == "onnxruntime":
+            return (f"ONNX Runtime runs a graph as exported and cannot lower it to {self.precision}; "
+                    "use f32, or export a reduced-precision model")
+        return None
 
     def runtime(self) -> RuntimeSettings:
         return RuntimeSettings(
@@ -37,6 +48,7 @@ class ModelChoice(_Strict):
             compute_type=self.compute_type,
             threads=self.threads,
             execution_providers=tuple(self.execution_providers),
+            precision=self.precision or "f32",
         )
 
 
@@ -98,6 +110,10 @@ class Profile(_Strict):
             raise ValueError(f"vad.backend '{self.vad.backend}' cannot run ONNX graphs; use onnxruntime or openvino")
         if self.asr.engine.backend != "ctranslate2":
             raise ValueError("asr.engine.backend: only ctranslate2 serves Whisper in this release")
+        for where, choice in (("asr.engine", self.asr.engine), ("vad", self.vad)):
+            problem = choice.precision_problem()
+            if problem:
+                raise ValueError(f"{where}.precision: {problem}")
         return self
 
 

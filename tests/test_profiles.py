@@ -52,3 +52,42 @@ def test_a_vad_on_a_sequence_engine_is_refused(tmp_path):
 def test_an_unknown_profile_lists_the_known_ones():
     with pytest.raises(ConfigError, match="x86-cpu"):
         load_profile("raspberry-pi")
+
+
+def test_every_shipped_vad_states_f32():
+    # Speech decisions must not depend on which CPU or engine a box has.
+    for name in list_profiles():
+        vad = load_profile(name).vad
+        assert vad.precision == "f32", name
+        assert vad.runtime().precision == "f32"
+
+
+def test_an_unstated_precision_means_f32(tmp_path):
+    text = (PROFILES_DIR / "intel-nuc.yaml").read_text().replace("  precision: f32\n", "")
+    path = tmp_path / "no-precision.yaml"
+    path.write_text(text)
+
+    profile = load_profile(str(path))
+
+    assert profile.vad.precision is None and profile.vad.runtime().precision == "f32"
+
+
+def test_a_precision_onnxruntime_cannot_honour_is_refused(tmp_path):
+    bad = tmp_path / "ort-bf16.yaml"
+    bad.write_text((PROFILES_DIR / "x86-cpu.yaml").read_text().replace("precision: f32", "precision: bf16"))
+    with pytest.raises(ConfigError, match=r"vad\.precision: ONNX Runtime"):
+        load_profile(str(bad))
+
+
+def test_a_precision_on_ctranslate2_points_to_compute_type(tmp_path):
+    bad = tmp_path / "ct2.yaml"
+    bad.write_text((PROFILES_DIR / "x86-cpu.yaml").read_text().replace("    threads: 2\n", "    threads: 2\n    precision: f32\n", 1))
+    with pytest.raises(ConfigError, match=r"asr\.engine\.precision: .*compute_type"):
+        load_profile(str(bad))
+
+
+def test_an_unknown_precision_is_refused(tmp_path):
+    bad = tmp_path / "int4.yaml"
+    bad.write_text((PROFILES_DIR / "intel-nuc.yaml").read_text().replace("precision: f32", "precision: int4"))
+    with pytest.raises(ConfigError, match=r"field 'vad\.precision'"):
+        load_profile(str(bad))

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -27,6 +27,8 @@ BACKEND_MODULES = {
 }
 TENSOR_BACKENDS = frozenset({"onnxruntime", "openvino"})
 
+Precision = Literal["f32", "f16", "bf16"]
+
 
 @dataclass(frozen=True)
 class RuntimeSettings:
@@ -36,7 +38,11 @@ class RuntimeSettings:
     compute_type: str = "default"
     threads: int = 1
     execution_providers: tuple[str, ...] = ()
-    options: dict[str, Any] = field(default_factory=dict)
+    # The arithmetic precision a graph engine must run in. Stated, never left to
+    # the engine: OpenVINO's CPU plugin silently picks bf16 on CPUs with AMX or
+    # AVX-512 BF16, which moved Silero VAD probabilities by up to 0.14, so the
+    # box's speech decisions depended on which CPU it had.
+    precision: Precision = "f32"
 
 
 class TensorSession(Protocol):
