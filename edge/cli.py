@@ -205,6 +205,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     box = Box.open(args.data, config, args.profile)
+    box.start()
     camera = None
     try:
         if args.demo:

@@ -36,12 +36,24 @@ class StreamConfig(_Strict):
     name: StreamName
     source: str = Field(min_length=1)
     enabled: bool = True
+    # Play a file source at real-time pace, as a camera would (demos, tests, replays).
+    live: bool = False
 
 
 class DashboardConfig(_Strict):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
     max_upload_mb: int = Field(default=200, ge=1, le=10_000)
+    # The box is reached directly on the crew's LAN: X-Forwarded-For/-Proto are believed only when
+    # a reverse proxy is configured here, else anyone could pick the address the login limits count.
+    proxy_headers: bool = False
+    forwarded_allow_ips: list[str] = ["127.0.0.1"]  # the proxies whose forwarded headers are believed
+    # Mark the session cookie Secure (also automatic for requests that arrive over HTTPS).
+    secure_cookies: bool = False
+    # Stream sources added from the dashboard: files only inside these folders (default: <data>/media)...
+    media_dirs: list[Path] = []
+    # ...and http(s) sources only when allowed (the box would fetch any URL on its networks).
+    allow_http_sources: bool = False
 
 
 class StoreConfig(_Strict):
@@ -54,6 +66,8 @@ class StoreConfig(_Strict):
 class SyncSettings(_Strict):
     mqtt: str | None = None  # e.g. mqtt://broker.newsroom:1883 for status and notices
     bandwidth_kbps: float | None = Field(default=None, gt=0)  # uplink cap; None = as fast as the link goes
+    # How often new caption finals leave as a caption segment while a stream runs (the newsroom's delay).
+    caption_segment_s: float = Field(default=5.0, ge=0.5, le=30)
 
 
 class BoxConfig(_Strict):

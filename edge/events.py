@@ -1,13 +1,16 @@
-"""Typed events that flow between pipeline stages.
+"""Typed events that flow between pipeline stages and over the live bus.
 
-Times are seconds of stream time (0 = first sample of the stream), never wall
-clock, so that files, replays and live sources are measured the same way.
+Times are seconds of stream time (0 = first sample of the run), never wall
+clock, so that files, replays and live sources are measured the same way; a
+record's run converts them to wall-clock time (edge/store/records.py).
+Everything on the live bus is one of `BusEvent`, frozen, with a stable JSON
+form whose "kind" says which.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -57,7 +60,12 @@ class SourceStatus:
 
 @dataclass(frozen=True, slots=True)
 class CaptionEvent:
-    """A caption: `partial` may be revised by later events, `final` never is."""
+    """A caption: `partial` may be revised by later events, `final` never is.
+
+    `run` and `seq` are set once a final is stored (seq pages /api/captions).
+    """
+
+    KIND: ClassVar[str] = "caption"
 
     type: Literal["partial", "final"]
     stream: str
@@ -65,9 +73,12 @@ class CaptionEvent:
     start: float
     end: float
     emitted_at: float
+    run: str | None = None
+    seq: int | None = None
+    wall_start: float | None = None
 
-    def to_json(self) -> dict:
-        return {
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "type": self.type,
             "stream": self.stream,
             "text": self.text,
@@ -75,6 +86,41 @@ class CaptionEvent:
             "end": round(self.end, 3),
             "emitted_at": round(self.emitted_at, 3),
         }
+        if self.run is not None:
+            out["run"] = self.run
+        if self.seq is not None:
+            out["seq"] = self.seq
+        if self.wall_start is not None:
+            out["wall_start"] = round(self.wall_start, 3)
+        return out
+
+    def bus_json(self) -> dict[str, Any]:
+        return {"kind": self.KIND, **self.to_json()}
 
 
-MediaEvent = AudioChunk | VideoFrame | SourceStatus
+@dataclass(frozen=True, slots=True)
+class StreamState:
+    """A stream's health as the dashboard shows it, sent whenever it changes."""
+
+    KIND: ClassVar[str] = "stream"
+
+    stream: str
+    source: str  # passwords removed
+    state: str  # starting | playing | retrying | ended | failed | stopped
+    message: str
+    started_at: float
+    last_caption_at: float | None
+    finals: int
+    retries: int
+    run: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.stream, "stream": self.stream, "source": self.source, "state": self.state,
+                "message": self.message, "started_at": self.started_at, "last_caption_at": self.last_caption_at,
+                "finals": self.finals, "retries": self.retries, "run": self.run}
+
+    def bus_json(self) -> dict[str, Any]:
+        return {"kind": self.KIND, **self.to_json()}
+
+
+BusEvent = CaptionEvent | StreamState

@@ -73,12 +73,17 @@ def _stamp(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
+def vtt_escape(text: str) -> str:
+    """Cue text per the WebVTT spec: '&' and '<' are markup, so escape them (and '>' so '-->' cannot
+    appear); blank lines would end the cue, so collapse them."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "\n".join(line for line in text.splitlines() if line.strip())
+
+
 def to_webvtt(events: Iterable[CaptionEvent]) -> str:
     parts = ["WEBVTT", ""]
     for i, cue in enumerate(cues(events), 1):
-        # "-->" must never appear in cue text; Whisper does not emit it, but be sure.
-        text = cue.text.replace("-->", "->")
-        parts += [str(i), f"{_stamp(cue.start, '.')} --> {_stamp(cue.end, '.')}", text, ""]
+        parts += [str(i), f"{_stamp(cue.start, '.')} --> {_stamp(cue.end, '.')}", vtt_escape(cue.text), ""]
     return "\n".join(parts)
 
 

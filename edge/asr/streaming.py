@@ -118,9 +118,18 @@ class CaptionStream:
 
     def run(self, chunks: Iterable[AudioChunk]) -> Iterator[CaptionEvent]:
         for chunk in chunks:
-            self._position = chunk.end
-            for frame in self._segmenter.feed(chunk.samples):
-                yield from self._on_frame(frame)
+            yield from self.feed(chunk)
+        yield from self.flush()
+
+    # -- realtime processor interface (edge/runtime/processors.py) -----------------
+
+    def feed(self, chunk: AudioChunk) -> Iterator[CaptionEvent]:
+        self._position = chunk.end
+        for frame in self._segmenter.feed(chunk.samples):
+            yield from self._on_frame(frame)
+
+    def flush(self) -> Iterator[CaptionEvent]:
+        """The end of the audio: close the utterance in progress."""
         for frame in self._segmenter.flush():
             yield from self._on_frame(frame)
 

@@ -1,4 +1,9 @@
-"""The running box: one store, one set of models, one event bus, many streams."""
+"""The running box: one store, one scheduler, one set of models, one event bus, many streams.
+
+At start-up, runs a crash left open are closed (their caption tracks are then
+built from the stored records by the post-processors), and blobs a crash
+orphaned are collected in the background.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,18 @@ import psutil
 from edge.asr.models import SpeechModels
 from edge.config import BoxConfig
 from edge.profiles import Profile, load_profile
+import logging
+import threading
+
 from edge.runtime.bus import EventBus
-from edge.runtime.supervisor import Supervisor
+from edge.runtime.postprocess import PostProcessorLoop
+from edge.runtime.scheduler import Scheduler
+from edge.runtime.segments import CaptionSegmenter
+from edge.runtime.supervisor import Supervisor, caption_provenance
+from edge.runtime.tracks import TrackBuilder
 from edge.store import AssetStore
+
+log = logging.getLogger(__name__)
 
 MiB = 1 << 20
 
@@ -28,6 +42,8 @@ class Box:
     bus: EventBus
     models: SpeechModels
     supervisor: Supervisor
+    scheduler: Scheduler = field(default_factory=Scheduler)
+    post: PostProcessorLoop = field(default_factory=lambda: PostProcessorLoop([]))
     started_at: float = field(default_factory=time.time)
     syncer: Any = None  # cloud_sync.Syncer once the box is paired with a center
 
@@ -41,24 +57,44 @@ class Box:
             reserve_bytes=config.store.reserve_mb * MiB,
         )
         try:
-            models = SpeechModels.load(profile)
+            scheduler = Scheduler()
+            models = SpeechModels.load(profile, scheduler=scheduler)
+            for run in store.records.close_open_runs("the box stopped without closing it (crash or power cut)"):
+                log.warning("closed run %s of stream %s left open by a crash; its caption track is rebuilt",
+                            run.id, run.stream)
         except BaseException:
             store.close()
             raise
         bus = EventBus()
-        supervisor = Supervisor(models, store, bus, state_file=data_dir / "streams.json")
+        tracks = TrackBuilder(store, provenance=caption_provenance(models))
+        supervisor = Supervisor(models, store, bus, state_file=data_dir / "streams.json", tracks=tracks)
+        post = PostProcessorLoop([tracks, CaptionSegmenter(store)], interval_s=config.sync.caption_segment_s)
         psutil.cpu_percent(interval=None)  # primes the counter: the first reading is always 0
-        return cls(data_dir, config, profile, store, bus, models, supervisor)
+        return cls(data_dir, config, profile, store, bus, models, supervisor, scheduler=scheduler, post=post)
+
+    def start(self) -> None:
+        """Start what runs in the background: post-processors and the blob collector."""
+        self.post.start()
+        threading.Thread(target=self._collect_garbage, name="blob-gc", daemon=True).start()
+
+    def _collect_garbage(self) -> None:
+        try:
+            removed = self.store.collect_garbage()
+        except Exception:  # housekeeping; the box runs without it
+            log.exception("collecting orphaned blobs failed")
+            return
+        if removed:
+            log.info("removed %d blobs a crash left without an asset", removed)
 
     def start_configured_streams(self) -> None:
         """Streams from the config file, then those the crew added from the dashboard last time."""
-        wanted = {s.name: s.source for s in self.config.streams if s.enabled}
+        wanted = {s.name: (s.source, s.live) for s in self.config.streams if s.enabled}
         for name, source in self.supervisor.saved_streams().items():
-            wanted.setdefault(name, source)
+            wanted.setdefault(name, (source, False))
         running = {h.name for h in self.supervisor.streams()}
-        for name, source in wanted.items():
+        for name, (source, live) in wanted.items():
             if name not in running:
-                self.supervisor.add_stream(name, source)
+                self.supervisor.add_stream(name, source, live=live)
 
     def start_sync(self, mqtt_url: str | None = None) -> str:
         """Sync continuously when paired; returns a line saying what happens."""
@@ -100,6 +136,8 @@ class Box:
 
     def close(self) -> None:
         self.supervisor.stop_all()
+        self.post.stop()
+        self.post.run_once()  # the last finals leave as a segment, closed runs get their tracks
         if self.syncer is not None:
             self.syncer.close()
         self.store.close()

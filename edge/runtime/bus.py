@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
+
+from edge.events import BusEvent
 
 
 class EventBus:
@@ -19,8 +20,10 @@ class EventBus:
         self._lock = threading.Lock()
         self._queue_size = queue_size
 
-    def publish(self, event: dict[str, Any]) -> None:
-        """Thread-safe; callable from any thread."""
+    def publish(self, event: BusEvent) -> None:
+        """Thread-safe; callable from any thread. Only typed events travel here, never dicts."""
+        if not isinstance(event, BusEvent):
+            raise TypeError(f"the bus carries typed events, not {type(event).__name__}")
         with self._lock:
             subscribers = list(self._subscribers)
         for loop, queue in subscribers:
@@ -30,7 +33,7 @@ class EventBus:
                 with self._lock:
                     self._subscribers.discard((loop, queue))
 
-    async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
+    async def subscribe(self) -> AsyncIterator[BusEvent]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue(self._queue_size)
         entry = (loop, queue)
@@ -49,7 +52,7 @@ class EventBus:
             return len(self._subscribers)
 
 
-def _offer(queue: asyncio.Queue, event: dict[str, Any]) -> None:
+def _offer(queue: asyncio.Queue, event: BusEvent) -> None:
     if queue.full():
         queue.get_nowait()
     queue.put_nowait(event)

@@ -10,33 +10,16 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from edge.asr.models import SpeechModels
-from edge.asr.streaming import StreamClock, pace_realtime
+from edge.asr.processor import CaptionProcessor
+from edge.asr.streaming import StreamClock
 from edge.errors import EdgeError
-from edge.events import AudioChunk, CaptionEvent, SourceStatus
-from edge.ingest.gstreamer import RetryPolicy, open_media
-
-LIVE_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "srt://", "udp://", "alsa:", "pulse:", "/dev/video")
-
-
-def is_live_source(media: str) -> bool:
-    """Cameras and microphones run on their own clock; files can be read as fast as we like."""
-    return media.startswith(LIVE_PREFIXES)
-
-
-@dataclass(frozen=True, slots=True)
-class StreamFailed:
-    stream: str
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class StreamEnded:
-    stream: str
-
+from edge.events import CaptionEvent, SourceStatus
+from edge.ingest.gstreamer import RetryPolicy
+from edge.runtime.pipeline import Pipeline, StreamSpec, events_of
 
 def caption_media(
     models: SpeechModels,
@@ -48,40 +31,12 @@ def caption_media(
     on_status: Callable[[SourceStatus], None] | None = None,
     stop: threading.Event | None = None,
 ) -> Iterator[CaptionEvent]:
-    """Caption one source. Files are read as fast as possible unless `live`; `stop` ends it early."""
-    live_source = is_live_source(media)
+    """Caption one source through the box's pipeline. Files are read as fast as possible unless `live`."""
+    spec = StreamSpec(stream, media, live=live)
     clock = StreamClock()
-    source = open_media(media, stream=stream, audio=True, retry=(retry or RetryPolicy()) if live_source else None)
-    audio = _audio(source, on_status, stop)
-    if live_source:
-        audio = _anchored(audio, clock)
-    elif live:
-        audio = pace_realtime(audio, clock)
-    timed = live or live_source
-    captions = models.caption_stream(stream, live=timed, clock=clock.now if timed else None)
-    try:
-        yield from captions.run(audio)
-    finally:
-        source.close()
-
-
-def _audio(
-    source: Iterable, on_status: Callable[[SourceStatus], None] | None, stop: threading.Event | None
-) -> Iterator[AudioChunk]:
-    for ev in source:
-        if stop is not None and stop.is_set():
-            return
-        if isinstance(ev, AudioChunk):
-            yield ev
-        elif isinstance(ev, SourceStatus) and on_status is not None:
-            on_status(ev)
-
-
-def _anchored(chunks: Iterable[AudioChunk], clock: StreamClock) -> Iterator[AudioChunk]:
-    # A live source's clock starts when its first audio arrives.
-    for chunk in chunks:
-        clock.anchor(chunk.end)
-        yield chunk
+    captions = models.caption_stream(stream, live=spec.timed, clock=clock.now if spec.timed else None)
+    pipeline = Pipeline(spec, [CaptionProcessor(captions)], clock=clock, retry=retry, stop=stop)
+    yield from events_of(pipeline, on_status)
 
 
 def run_streams(

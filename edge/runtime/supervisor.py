@@ -1,29 +1,34 @@
 """Streams' lifecycle in a running box: add, remove, watch health.
 
-Each stream runs in its own thread; finals go to the store (durable) and every
-event goes to the live bus. When a stream ends or is removed, its captions are
-kept as a WebVTT caption track and a plain transcript asset.
+Each stream runs its pipeline (pipeline.py) in its own thread, inside a run
+(a row in the store, opened when the source starts and closed when it ends
+or is stopped). Finals are stored as records of the run before anyone is
+told; every event goes to the live bus. When a run closes, its caption track
+and transcript are built from the stored records (tracks.py), not from RAM,
+so a run a crash left open gets them at the next start-up too.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from edge.asr.captions import join_text, to_webvtt
 from edge.asr.models import SpeechModels
+from edge.asr.processor import CaptionProcessor
+from edge.asr.streaming import StreamClock
 from edge.config import STREAM_NAME
-from edge.durable import atomic_replace
 from edge.errors import ConfigError, EdgeError
-from edge.events import CaptionEvent, SourceStatus
+from edge.events import CaptionEvent, SourceStatus, StreamState
 from edge.ingest.gstreamer import RetryPolicy
+from edge.runtime import stream_list
 from edge.runtime.bus import EventBus
-from edge.runtime.streams import caption_media
-from edge.store import AssetStore, DiskFullError
+from edge.ingest.sources import redact
+from edge.runtime.pipeline import Pipeline, StreamSpec
+from edge.runtime.tracks import TrackBuilder
+from edge.store import AssetStore, DiskFullError, Run
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +43,19 @@ class StreamHealth:
     last_caption_at: float | None = None
     finals: int = 0
     retries: int = 0
+    run: str | None = None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "source": redact(self.source)}
 
 
 class _Stream:
-    def __init__(self, name: str, source: str, remember: bool = True) -> None:
+    def __init__(self, name: str, source: str, remember: bool = True, live: bool = False) -> None:
         self.health = StreamHealth(name, source)
         self.remember = remember  # re-added after a restart (false for the demo camera)
+        self.live = live  # a file played at real-time pace, as a camera would
         self.stop = threading.Event()
-        self.finals: list[CaptionEvent] = []
+        self.run: Run | None = None
         self.thread: threading.Thread | None = None
 
 
@@ -61,8 +68,10 @@ class Supervisor:
         *,
         retry: RetryPolicy | None = None,
         state_file: Path | None = None,
+        tracks: TrackBuilder | None = None,
     ) -> None:
         self._models = models
+        self._tracks = tracks or TrackBuilder(store, provenance=caption_provenance(models))
         # Streams the crew added at run time, re-added after a restart.
         self._state_file = state_file
         self._store = store
@@ -71,7 +80,9 @@ class Supervisor:
         self._streams: dict[str, _Stream] = {}
         self._lock = threading.Lock()
 
-    def add_stream(self, name: str, source: str, *, remember: bool = True) -> StreamHealth:
+    def add_stream(self, name: str, source: str, *, remember: bool = True, live: bool = False) -> StreamHealth:
+        """Start a stream; a remembered one is saved to the stream list first, so a failed save
+        (DiskFullError on a full disk) leaves nothing running and the list as it was."""
         if not STREAM_NAME.match(name):
             raise ConfigError(f"stream name '{name}' is not allowed", "use 1-64 letters, digits, '.', '_' or '-'")
         if not source.strip():
@@ -80,21 +91,28 @@ class Supervisor:
             running = self._streams.get(name)
             if running and running.thread and running.thread.is_alive():
                 raise ConfigError(f"stream '{name}' is already running", "remove it first or pick another name")
-            stream = _Stream(name, source, remember)
+            if remember or (running is not None and running.remember):
+                wanted = {n: s.health.source for n, s in self._streams.items() if s.remember and n != name}
+                if remember:
+                    wanted[name] = source
+                self._save_state(wanted)
+            stream = _Stream(name, source, remember, live)
+            stream.thread = threading.Thread(target=self._run, args=(stream,), name=f"stream-{name}", daemon=True)
             self._streams[name] = stream
-        stream.thread = threading.Thread(target=self._run, args=(stream,), name=f"stream-{name}", daemon=True)
         stream.thread.start()
-        self._save_state()
         self._publish_health(stream)
         return stream.health
 
     def remove_stream(self, name: str, timeout: float = 10.0, *, forget: bool = True) -> StreamHealth:
+        """Stop a stream; with `forget`, it is dropped from the stream list first, so a failed save
+        (DiskFullError) leaves it running, listed and remembered."""
         with self._lock:
-            stream = self._streams.pop(name, None)
-        if stream is None:
-            raise KeyError(name)
-        if forget:
-            self._save_state()
+            stream = self._streams.get(name)
+            if stream is None:
+                raise KeyError(name)
+            if forget and stream.remember:
+                self._save_state({n: s.health.source for n, s in self._streams.items() if s.remember and n != name})
+            del self._streams[name]
         stream.stop.set()
         if stream.thread:
             stream.thread.join(timeout)
@@ -116,21 +134,13 @@ class Supervisor:
                 pass
 
     def saved_streams(self) -> dict[str, str]:
-        if self._state_file is None or not self._state_file.is_file():
-            return {}
-        try:
-            data = json.loads(self._state_file.read_text())
-            return {str(k): str(v) for k, v in data.get("streams", {}).items()}
-        except (ValueError, AttributeError):
-            log.warning("ignoring damaged stream list %s", self._state_file)
-            return {}
+        return stream_list.load(self._state_file)
 
-    def _save_state(self) -> None:
-        if self._state_file is None:
-            return
-        with self._lock:
-            streams = {name: s.health.source for name, s in self._streams.items() if s.remember}
-            atomic_replace(self._state_file, json.dumps({"streams": streams}, indent=1).encode())
+    def _save_state(self, streams: dict[str, str] | None = None) -> None:
+        if streams is None:
+            with self._lock:
+                streams = {n: s.health.source for n, s in self._streams.items() if s.remember}
+        stream_list.save(self._state_file, streams)
 
     # -- one stream's thread ---------------------------------------------------------
 
@@ -138,66 +148,76 @@ class Supervisor:
         health = stream.health
 
         def on_status(status: SourceStatus) -> None:
+            if status.state == "ended":
+                return  # the processors may still be working; "ended" is said once the run is closed
             health.state = status.state if status.state != "connecting" else "starting"
             health.message = status.message
             if status.state == "retrying":
                 health.retries += 1
             self._publish_health(stream)
 
+        def on_event(ev: CaptionEvent) -> None:
+            if ev.type == "final":
+                ev = self._store_final(stream, ev)
+                health.finals += 1
+                health.last_caption_at = time.time()
+            self._bus.publish(ev)
+
+        reason, final_state = "ended", None
         try:
-            for ev in caption_media(self._models, health.source, stream=health.name, live=True,
-                                    retry=self._retry, on_status=on_status, stop=stream.stop):
-                if ev.type == "final":
-                    self._store_final(stream, ev)
-                    stream.finals.append(ev)
-                    health.finals += 1
-                    health.last_caption_at = time.time()
-                self._bus.publish({"kind": "caption", **ev.to_json()})
-            if not stream.stop.is_set():
-                health.state = "ended"
+            spec = StreamSpec(health.name, health.source, live=stream.live)
+            stream.run = self._store.records.open_run(health.name, redact(health.source), live=spec.timed)
+            health.run = stream.run.id
+            self._publish_health(stream)
+            clock = StreamClock()
+            captions = self._models.caption_stream(health.name, live=spec.timed,
+                                                   clock=clock.now if spec.timed else None)
+            Pipeline(spec, [CaptionProcessor(captions)], clock=clock, retry=self._retry,
+                     stop=stream.stop).run(on_event, on_status)
+            if stream.stop.is_set():
+                reason = "stopped"
+            else:
+                final_state = "ended"
         except EdgeError as exc:
             health.state, health.message = "failed", str(exc)
+            reason = f"failed: {exc}"
         except Exception as exc:  # a bug in one stream must not take the box down
             log.exception("stream %s crashed", health.name)
             health.state, health.message = "failed", f"internal error: {exc!r}"
+            reason = f"internal error: {exc!r}"
         finally:
-            self._save_tracks(stream)
+            if stream.run is not None:
+                try:
+                    run = self._store.records.close_run(stream.run.id, reason)
+                    self._tracks.build(run)
+                except EdgeError as exc:  # e.g. disk full: the finals are still in the store
+                    log.error("could not close run %s of %s: %s", stream.run.id, health.name, exc)
+            if final_state is not None:
+                health.state = final_state
             self._publish_health(stream)
 
-    def _store_final(self, stream: _Stream, ev: CaptionEvent) -> None:
+    def _store_final(self, stream: _Stream, ev: CaptionEvent) -> CaptionEvent:
         """Durable before anyone is told; a full disk stops storing, not captioning."""
+        assert stream.run is not None
         try:
-            self._store.captions.append([ev])
+            (record,) = self._store.records.append_captions(stream.run, [ev])
             if stream.health.message.startswith("disk full"):
                 stream.health.message = ""
+            return replace(ev, run=record.run, seq=record.seq, wall_start=record.wall_start)
         except DiskFullError as exc:
             if not stream.health.message.startswith("disk full"):
                 stream.health.message = f"disk full, captions shown live but not stored: {exc}"
                 log.error("stream %s: %s", stream.health.name, stream.health.message)
                 self._publish_health(stream)
-
-    def _save_tracks(self, stream: _Stream) -> None:
-        if not stream.finals:
-            return
-        first, last = stream.finals[0], stream.finals[-1]
-        common = dict(stream=stream.health.name, start=first.start, end=last.end,
-                      provenance=self._provenance(), tags=["captions"])
-        text = ""
-        for ev in stream.finals:
-            text = join_text(text, ev.text)
-        try:
-            self._store.add_bytes(to_webvtt(stream.finals).encode(), kind="caption_track",
-                                  name=f"{stream.health.name}-captions.vtt", mime="text/vtt", **common)
-            self._store.add_bytes((text + "\n").encode(), kind="transcript",
-                                  name=f"{stream.health.name}-transcript.txt", mime="text/plain", **common)
-        except EdgeError as exc:  # e.g. disk full: the finals are still in the caption log
-            log.error("could not save caption track for %s: %s", stream.health.name, exc)
-
-    def _provenance(self) -> dict:
-        profile = self._models.profile
-        return {"model": profile.asr.engine.model, "backend": profile.asr.engine.backend,
-                "compute_type": profile.asr.engine.compute_type, "vad": profile.vad.model, "profile": profile.name}
+            return replace(ev, run=stream.run.id)
 
     def _publish_health(self, stream: _Stream) -> None:
-        self._bus.publish({"kind": "stream", "stream": stream.health.name, **stream.health.to_json()})
+        h = stream.health
+        self._bus.publish(StreamState(h.name, redact(h.source), h.state, h.message, h.started_at,
+                                      h.last_caption_at, h.finals, h.retries, h.run))
 
+
+def caption_provenance(models: SpeechModels) -> dict:
+    profile = models.profile
+    return {"model": profile.asr.engine.model, "backend": profile.asr.engine.backend,
+            "compute_type": profile.asr.engine.compute_type, "vad": profile.vad.model, "profile": profile.name}

@@ -219,8 +219,9 @@ class AssetStore:
         self._ensure_space(src.stat().st_size + 4096)
         return self._insert([_Prepared(fields, _body(kind, text, b"", mime), lambda: self.blobs.put_file(src))])[0]
 
-    def add_many(self, items: Iterable[Mapping[str, Any]]) -> builtins.list[Asset]:
-        """Bulk import: each item holds `data` plus add_bytes' keywords; one transaction for all."""
+    def add_many(self, items: Iterable[Mapping[str, Any]], *,
+                 on_commit: Callable[[Any], None] | None = None) -> builtins.list[Asset]:
+        """Several assets in one transaction: each item holds `data` plus add_bytes' keywords."""
         prepared = []
         total = 0
         for item in items:
@@ -238,7 +239,7 @@ class AssetStore:
             prepared.append(_Prepared(fields, _body(fields["kind"], text, data, fields["mime"]),
                                       lambda data=data: self.blobs.put_bytes(data)))
         self._ensure_space(total)
-        return self._insert(prepared) if prepared else []
+        return self._insert(prepared, on_commit=on_commit) if prepared else []
 
     def restore(self, asset: Asset, *, body: str = "", queue: bool = True) -> bool:
         """Insert an asset row exactly as given (an import from an older data directory).

@@ -8,42 +8,56 @@ from collections.abc import AsyncGenerator
 from typing import Any, Literal, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from edge.dashboard.deps import get_box, require_user
 from edge.runtime.box import Box
-from edge.store import StoreError
+from edge.events import BusEvent
+from edge.ids import RUN_ID, STREAM_NAME, is_match
 
 router = APIRouter(tags=["captions"])
 
 
 class Caption(BaseModel):
-    id: str
+    seq: int
+    run: str
     stream: str
     text: str
     start: float
     end: float
-    type: Literal["partial", "final"]
+    wall_start: float
+    type: Literal["final"] = "final"
 
 
 class CaptionsOut(BaseModel):
+    run: str | None = Field(description="the run these captions belong to (one run per answer)")
     captions: list[Caption]
+    next_after: int = Field(description="pass as `after` to get what came next")
 
 
 @router.get("/api/captions", response_model=CaptionsOut, dependencies=[Depends(require_user)])
 def list_captions(
-    stream: str | None = Query(None, description="one stream; all streams when omitted"),
-    since: float | None = Query(None, description="stream seconds: only captions whose end is after this "
-                                                  "(pass the last `end` you have to get what came next)"),
+    stream: str | None = Query(None, description="one stream (its newest run unless `run` is given)"),
+    run: str | None = Query(None, description="one run of a stream; runs are never mixed in one answer"),
+    after: int = Query(0, ge=0, description="only captions whose seq is greater (the last seq you have)"),
     limit: int = Query(500, ge=1, le=5000, description="the most recent this many"),
     box: Box = Depends(get_box),
 ) -> CaptionsOut:
-    """Final captions from the store's log, in stream-time order. Partials are live-only (WebSocket)."""
-    try:
-        rows = box.store.captions.read(stream=stream, since=since, types=("final",))
-    except StoreError as exc:
-        raise HTTPException(422, str(exc)) from None
-    return CaptionsOut(captions=[Caption(**{k: r[k] for k in Caption.model_fields}) for r in rows[-limit:]])
+    """Final captions from the store, oldest first, paged by sequence number. Partials are live-only
+    (WebSocket). Without `stream` or `run`, the newest run of any stream."""
+    if run is not None and not is_match(RUN_ID, run):
+        raise HTTPException(422, "run must be a run id (26 lowercase hex digits)")
+    if stream is not None and not is_match(STREAM_NAME, stream):
+        raise HTTPException(422, "stream names use 1-64 letters, digits, '.', '_' or '-'")
+    if run is None:
+        runs = box.store.records.runs(stream, limit=1)
+        run = runs[0].id if runs else None
+    if run is None:
+        return CaptionsOut(run=None, captions=[], next_after=after)
+    rows = box.store.records.read(run=run, stream=stream, after=after, limit=None)[-limit:]
+    return CaptionsOut(run=run, captions=[Caption(**{k: getattr(r, k) for k in Caption.model_fields if k != "type"})
+                                          for r in rows],
+                       next_after=rows[-1].seq if rows else after)
 
 
 @router.websocket("/ws/captions")
@@ -72,7 +86,7 @@ async def live_captions(websocket: WebSocket, stream: str | None = None) -> None
 
 
 async def _pump(websocket: WebSocket, box: Box, stream: str | None) -> None:
-    events = cast(AsyncGenerator[dict[str, Any], None], box.bus.subscribe())  # an async generator underneath
+    events = cast(AsyncGenerator[BusEvent, None], box.bus.subscribe())  # an async generator underneath
     first = asyncio.ensure_future(anext(events))
     # One loop turn starts the generator, which registers its queue: nothing published after
     # the hello can be missed by this client.
@@ -81,8 +95,8 @@ async def _pump(websocket: WebSocket, box: Box, stream: str | None) -> None:
         await websocket.send_json({"kind": "hello", "streams": [s.to_json() for s in box.supervisor.streams()]})
         event = await first
         while True:
-            if stream is None or event.get("stream", event.get("name")) == stream:
-                await websocket.send_json(event)
+            if stream is None or event.stream == stream:
+                await websocket.send_json(event.bus_json())
             event = await anext(events)
     finally:
         first.cancel()

@@ -10,7 +10,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const conn = document.getElementById("conn");
   const empty = document.getElementById("no-streams");
   const template = document.getElementById("stream-template");
-  const streams = new Map(); // name -> {el, box, partial, state, lastEnd, seen}
+  const streams = new Map(); // name -> {el, box, partial, state, lastSeq, run, seen}
   let retryDelay = 1000;
 
   function stream(name) {
@@ -22,7 +22,7 @@ document.addEventListener("DOMContentLoaded", () => {
     live.appendChild(el);
     empty.hidden = true;
     s = { el, box: el.querySelector(".captions"), partial: el.querySelector(".partial"),
-          state: el.querySelector(".state"), lastEnd: null, seen: new Set() };
+          state: el.querySelector(".state"), lastSeq: null, run: null, seen: new Set() };
     streams.set(name, s);
     return s;
   }
@@ -40,7 +40,12 @@ document.addEventListener("DOMContentLoaded", () => {
 
   function addFinal(c) {
     const s = stream(c.stream);
-    const key = `${c.start}|${c.end}`;
+    if (c.run && s.run !== c.run) { // a new run (the stream restarted): its times start at 0 again
+      s.run = c.run;
+      s.lastSeq = null;
+      Array.from(s.box.querySelectorAll(".final")).forEach((el) => el.remove());
+    }
+    const key = c.seq !== undefined ? `seq${c.seq}` : `${c.start}|${c.end}`;
     if (s.seen.has(key)) return; // already shown (the log and the socket overlap after a reconnect)
     s.seen.add(key);
     const follow = atBottom(s.box);
@@ -55,8 +60,8 @@ document.addEventListener("DOMContentLoaded", () => {
       before = before.previousElementSibling;
     }
     s.box.insertBefore(p, before);
-    if (s.lastEnd === null || c.end > s.lastEnd) {
-      s.lastEnd = c.end;
+    if (c.seq !== undefined && (s.lastSeq === null || c.seq > s.lastSeq)) s.lastSeq = c.seq;
+    if (Number(before.dataset.end || -1) <= c.end || before === s.partial) {
       s.partial.textContent = ""; // the final settles what the partial was guessing
     }
     while (s.box.children.length > MAX_LINES + 1) s.box.removeChild(s.box.firstElementChild);
@@ -72,8 +77,9 @@ document.addEventListener("DOMContentLoaded", () => {
 
   async function backfill(name) {
     const s = stream(name);
-    const since = s.lastEnd === null ? "" : `&since=${s.lastEnd}`;
-    const response = await fetch(`/api/captions?stream=${encodeURIComponent(name)}&limit=50${since}`);
+    // Captions are paged by sequence number within the stream's newest run, so a restart never mixes runs.
+    const after = s.lastSeq === null ? "" : `&after=${s.lastSeq}`;
+    const response = await fetch(`/api/captions?stream=${encodeURIComponent(name)}&limit=50${after}`);
     if (response.status === 401) return edge.toLogin();
     if (!response.ok) return;
     const body = await response.json();
