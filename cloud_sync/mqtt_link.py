@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import ssl
 from collections import deque
@@ -51,15 +52,23 @@ class BrokerUrl:
     ca_file: str | None
 
     @classmethod
-    def parse(cls, url: str) -> BrokerUrl:
-        """mqtt://[user[:password]@]host[:port] or mqtts://…[?ca=/path/ca.pem] (TLS)."""
+    def parse(cls, url: str, environ: dict[str, str] | None = None) -> BrokerUrl:
+        """mqtt://[user[:password]@]host[:port] or mqtts://…[?ca=/path/ca.pem] (TLS).
+
+        Without a user in the URL, EDGE_MQTT_USERNAME / EDGE_MQTT_PASSWORD from the environment are
+        used (the systemd units read them from an environment file: a password on a command line is
+        visible to every local user in ps).
+        """
         u = urlsplit(url)
         if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
             raise EdgeError(f"not an MQTT broker URL: {url!r}", "use mqtt://host:1883 or mqtts://user:pass@host:8883")
         tls = u.scheme == "mqtts"
         ca = parse_qs(u.query).get("ca", [None])[0]
-        return cls(u.hostname, u.port or (8883 if tls else 1883), tls,
-                   unquote(u.username) if u.username else None, unquote(u.password) if u.password else None, ca)
+        env = os.environ if environ is None else environ
+        user = unquote(u.username) if u.username else env.get("EDGE_MQTT_USERNAME") or None
+        password = unquote(u.password) if u.password else (
+            env.get("EDGE_MQTT_PASSWORD") or None if not u.username else None)
+        return cls(u.hostname, u.port or (8883 if tls else 1883), tls, user, password, ca)
 
 
 def make_client(client_id: str, broker: BrokerUrl, max_inflight: int = MAX_INFLIGHT) -> mqtt.Client:

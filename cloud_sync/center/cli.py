@@ -1,4 +1,4 @@
-"""`edge-center`: the resource center's command line (init, allow, serve, ls, export, notices)."""
+"""`edge-center`: the resource center's command line (init, allow, serve, ls, export, notices, captions, broker)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,22 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from cloud_sync import keys
 from cloud_sync.center import CenterError
 from cloud_sync.center.server import CenterPaths, CenterServer
+from edge import ids
+from edge.durable import atomic_replace
 from edge.errors import EdgeError
+
+log = logging.getLogger("cloud_sync.center")
+
+STOP_TIMEOUT_S = 10.0  # after SIGTERM/SIGINT, the longest the loop may take to let go
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, required=True)
     n = command("notices", _notices, "List MQTT notices received from boxes.")
     n.add_argument("--json", action="store_true")
+    c = command("captions", _captions, "Print a box's captions per stream and run, in order (live caption segments).")
+    c.add_argument("--box", required=True, help="the box id, as allowed")
+    c.add_argument("--stream", help="only this stream")
+    c.add_argument("--json", action="store_true", help='JSON lines {"box", "stream", "run", "text", "start", "end", '
+                   '"wall_start"}')
+    b = command("broker", _broker, "Write the MQTT broker's password and ACL files and the credential env files.")
+    b.add_argument("--out", type=Path, required=True, help="directory for mosquitto.passwd, mosquitto.acl, *.env")
+    b.add_argument("--box", action="append", default=[], help="a box id (default: every allowed box)")
     return p
 
 
@@ -77,14 +91,19 @@ def _allow(args: argparse.Namespace) -> int:
     paths = _paths(args)
     public = keys.load_public(args.key)
     box = keys.metadata(args.key).get("box-id") or args.key.stem
+    if not ids.is_match(ids.BOX_ID, box):
+        raise CenterError(f"not allowed: the key's box id {box[:80]!r} is not a valid box id",
+                          "box ids are letters, digits, '.', '_' or '-' (at most 64, not starting with . _ -); "
+                          "make the box's keys again with `edge init --box-id NAME`")
     dest = paths.allowed / f"{box}.key"
     if dest.exists() and keys.load_public(dest) != public:
         raise CenterError(f"a different key is already allowed as box {box!r}",
                           f"remove {dest} first if that box was replaced")
     paths.allowed.mkdir(exist_ok=True)
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.copyfile(args.key, tmp)
-    os.replace(tmp, dest)  # the server reloads the directory; never let it see half a file
+    # The server reloads the directory; it must never see half a file.
+    atomic_replace(dest, args.key.read_bytes())
+    if keys.load_public(dest) != public:
+        raise CenterError(f"not allowed: {dest} does not hold the key just written", "check the disk")
     print(f"allowed box {box} ({public.decode()})")
     return 0
 
@@ -98,10 +117,17 @@ def _serve(args: argparse.Namespace) -> int:
         from cloud_sync.center.notices import NoticeRecorder
 
         settings = json.loads(paths.settings.read_text()) if paths.settings.exists() else {}
-        recorder = NoticeRecorder(args.mqtt, settings.get("mqtt_client_id", "edge-center"), Index(paths.index))
+        recorder = NoticeRecorder(args.mqtt, settings.get("mqtt_client_id", "edge-center"), Index(paths.index),
+                                  allowed_dir=paths.allowed)
         recorder.start()
+    stopping: list[float] = []
+
+    def on_signal(*_: object) -> None:
+        stopping.append(time.monotonic())
+        server.stop()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: server.stop())
+        signal.signal(sig, on_signal)
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -110,25 +136,52 @@ def _serve(args: argparse.Namespace) -> int:
         except BaseException as e:  # noqa: BLE001 - reported by the main thread below
             failure.append(e)
 
-    thread = threading.Thread(target=run, name="center")
+    # A daemon thread: if the loop is ever stuck, the process can still end.
+    thread = threading.Thread(target=run, name="center", daemon=True)
     thread.start()
-    server.ready.wait()
-    if server.endpoint:
+    while not server.ready.wait(0.5) and not stopping:
+        pass
+    if server.endpoint and not failure:
         print(f"edge-center: serving on {server.endpoint}", file=sys.stderr, flush=True)
     while thread.is_alive():
         thread.join(0.5)  # the main thread stays free to take signals
-    if recorder is not None:
-        recorder.stop()
-        recorder.index.close()
+        if stopping and time.monotonic() - stopping[0] > STOP_TIMEOUT_S:
+            log.error("the center did not stop within %.0f s of the signal; exiting anyway", STOP_TIMEOUT_S)
+            _stop_recorder(recorder)
+            logging.shutdown()
+            os._exit(1)
+    _stop_recorder(recorder)
     if failure:
         if isinstance(failure[0], EdgeError):
             raise failure[0]
         import zmq
 
-        if isinstance(failure[0], zmq.ZMQError):
+        if isinstance(failure[0], zmq.ZMQError) and not server.endpoint:
             raise CenterError(f"cannot serve on {args.bind}: {failure[0]}", "pick a free port or a local address")
-        raise failure[0]
+        # Exit non-zero so systemd restarts the center; the traceback is in the log.
+        log.error("the center stopped on a fatal error", exc_info=failure[0])
+        print(f"edge-center: fatal: {type(failure[0]).__name__}: {failure[0]}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _stop_recorder(recorder: object) -> None:
+    if recorder is None:
+        return
+    try:
+        recorder.stop()  # type: ignore[attr-defined]
+        recorder.index.close()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - stopping: the notices already recorded are on disk
+        log.exception("while stopping the MQTT recorder")
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7f, *range(0x80, 0xa0)]}
+_CONTROL.update({c: f"\\u{c:04x}" for c in (0x200e, 0x200f, *range(0x202a, 0x202f), *range(0x2066, 0x206a))})
+
+
+def printable(value: object) -> str:
+    """Box-supplied text made safe for a terminal: control characters and bidi overrides escaped."""
+    return str(value).replace("\\", "\\\\").translate(_CONTROL)
 
 
 def _ls(args: argparse.Namespace) -> int:
@@ -142,7 +195,8 @@ def _ls(args: argparse.Namespace) -> int:
                 print(json.dumps(a, sort_keys=True))
             else:
                 span = f"{a['start']}-{a['end']}" if a["start"] is not None else ""
-                print(f"{a['box']:12} {a['id']} {a['kind']:13} {a['size']:>12} {a['stream'] or '':10} {span:14} {a['name']}")
+                print(f"{printable(a['box']):12} {a['id']} {printable(a['kind']):13} {a['size']:>12} "
+                      f"{printable(a['stream'] or ''):10} {printable(span):14} {printable(a['name'] or '')}")
     finally:
         index.close()
     return 0
@@ -169,9 +223,50 @@ def _notices(args: argparse.Namespace) -> int:
     index = Index(_paths(args).index)
     try:
         for n in index.notices():
-            print(json.dumps(n, sort_keys=True) if args.json else f"{n['box']:12} {n['topic']:28} {n['payload']}")
+            print(json.dumps(n, sort_keys=True) if args.json
+                  else f"{printable(n['box']):12} {printable(n['topic']):28} {printable(n['payload'])}")
     finally:
         index.close()
+    return 0
+
+
+def _captions(args: argparse.Namespace) -> int:
+    from cloud_sync.center.captions import caption_lines
+    from cloud_sync.center.index import Index
+    from cloud_sync.center.server import open_storage
+
+    if not ids.is_match(ids.BOX_ID, args.box):
+        raise CenterError(f"{args.box[:80]!r} is not a box id", "use the name `edge-center ls` shows")
+    if args.stream is not None and not ids.is_match(ids.STREAM_NAME, args.stream):
+        raise CenterError(f"{args.stream[:80]!r} is not a stream name", "use the name `edge-center ls` shows")
+    paths = _paths(args)
+    index = Index(paths.index)
+    try:
+        storage = open_storage(paths)
+        for line in caption_lines(index, storage, args.box, args.stream):
+            if args.json:
+                print(json.dumps(line, ensure_ascii=False), flush=False)
+            else:
+                wall = (time.strftime("%H:%M:%S", time.gmtime(line["wall_start"]))
+                        if line["wall_start"] is not None else "--:--:--")
+                print(f"{printable(line['stream'])} {line['run']} {wall}Z {line['start']:9.2f}-{line['end']:<9.2f} "
+                      f"{printable(line['text'])}")
+    finally:
+        index.close()
+    return 0
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from cloud_sync.center.broker import write_broker_files
+
+    paths = _paths(args)
+    boxes = args.box or sorted({f.stem for f in paths.allowed.glob("*.key")})
+    for box in boxes:
+        if not ids.is_match(ids.BOX_ID, box):
+            raise CenterError(f"{box[:80]!r} is not a box id", "box ids are letters, digits, '.', '_' or '-'")
+    written = write_broker_files(args.out, boxes)
+    for f in written:
+        print(f)
     return 0
 
 

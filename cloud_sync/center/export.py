@@ -3,7 +3,15 @@
     OUT/manifest.json                  every asset: box, stream, time range, tags, provenance, file
     OUT/<box>/drafts/<id>.ninjs.json   one ninjs 2.0 text item per draft
     OUT/<box>/captions/<id>.vtt        caption tracks (already WebVTT on the box)
+    OUT/<box>/captions/<stream>/<run>.jsonl
+                                       live caption segments of one run merged, deduplicated,
+                                       in order: JSON lines as `edge-center captions --json`
     OUT/<box>/<kind>/<id>-<name>       everything else, bytes as received
+
+Every path is built from checked parts (a kind from the kinds table, ids,
+sanitised names) and checked again to lie under OUT; an index row that does
+not pass (e.g. written by an older center that did not check offers) is
+listed under "skipped" in the manifest with the reason, not exported.
 
 A draft's bytes are read as JSON ({"headline", "body", "located",
 "language"}) when they parse as such, else as text whose first line is the
@@ -15,12 +23,18 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
+from cloud_sync.center.captions import caption_lines
 from cloud_sync.center.index import Index
 from cloud_sync.center.storage import FileStorage
+from edge import ids
+from edge.kinds import is_kind
+
+log = logging.getLogger("cloud_sync.center.export")
 
 NINJS_SCHEMA = "http://www.iptc.org/std/ninjs/ninjs-schema_2.0.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -75,30 +89,70 @@ def ninjs(asset: dict[str, Any], data: bytes, uri_base: str = "urn:edge") -> dic
     return {k: v for k, v in item.items() if v is not None}
 
 
+def _component(value: object, fallback: str) -> str:
+    """One path component from box-supplied text: no separators, never '.' or '..', never hidden."""
+    text = _UNSAFE.sub("_", str(value or ""))[:120].lstrip(".")
+    return text or fallback
+
+
+def _under(out: Path, rel: Path) -> Path:
+    dest = (out / rel).resolve()
+    if not dest.is_relative_to(out.resolve()):
+        raise ValueError(f"{rel} would leave the export directory")
+    return dest
+
+
 def export(index: Index, storage: FileStorage, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
-    listed = []
+    listed: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    merged: set[tuple[str, str, str]] = set()  # (box, stream, run) caption files already written
     for a in index.assets():
-        box = _UNSAFE.sub("_", a["box"])
-        if a["kind"] == "draft":
-            rel = Path(box, "drafts", f"{a['id']}.ninjs.json")
-            data = storage.read_object(a["sha256"])
-            _write(out / rel, json.dumps(ninjs(a, data), indent=2, ensure_ascii=False).encode())
-        elif a["kind"] == "caption_track":
-            rel = Path(box, "captions", f"{a['id']}.vtt")
-            _copy(storage, a["sha256"], out / rel)
-        else:
-            rel = Path(box, a["kind"], f"{a['id']}-{_UNSAFE.sub('_', a.get('name') or 'asset')}")
-            _copy(storage, a["sha256"], out / rel)
+        try:
+            rel = _export_one(a, index, storage, out, merged)
+        except Exception as e:  # noqa: BLE001 - one bad row must not cost the newsroom the rest
+            log.warning("not exported: %s/%s: %s", a.get("box"), a.get("id"), e)
+            skipped.append({"box": a.get("box"), "id": a.get("id"), "reason": str(e)})
+            continue
         listed.append({
             "box": a["box"], "id": a["id"], "kind": a["kind"], "name": a.get("name"), "stream": a.get("stream"),
             "start": a.get("start"), "end": a.get("end"), "tags": a.get("tags"), "provenance": a.get("provenance"),
             "sha256": a["sha256"], "size": a["size"], "mime": a.get("mime"), "created_at": _iso(a.get("created_at")),
             "file": str(rel),
         })
-    manifest = {"exported_at": _iso(datetime.datetime.now().timestamp()), "assets": listed}
+    manifest = {"exported_at": _iso(datetime.datetime.now().timestamp()), "assets": listed, "skipped": skipped}
     _write(out / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode())
     return manifest
+
+
+def _export_one(a: dict[str, Any], index: Index, storage: FileStorage, out: Path,
+                merged: set[tuple[str, str, str]]) -> Path:
+    kind = a["kind"]
+    if not is_kind(kind):
+        raise ValueError(f"unknown asset kind {str(kind)[:40]!r}")
+    if not ids.is_match(ids.ASSET_ID, a["id"]) or not ids.is_match(ids.SHA256, a["sha256"]):
+        raise ValueError("malformed asset id or sha256")
+    box = _component(a["box"], "box")
+    if kind == "draft":
+        rel = Path(box, "drafts", f"{a['id']}.ninjs.json")
+        data = storage.read_object(a["sha256"])
+        _write(_under(out, rel), json.dumps(ninjs(a, data), indent=2, ensure_ascii=False).encode())
+    elif kind == "caption_track":
+        rel = Path(box, "captions", f"{a['id']}.vtt")
+        _copy(storage, a["sha256"], _under(out, rel))
+    elif kind == "caption_segment":
+        run = (a.get("meta") or {}).get("run")
+        if not ids.is_match(ids.STREAM_NAME, a.get("stream")) or not ids.is_match(ids.RUN_ID, run):
+            raise ValueError("a caption segment without a valid stream and run")
+        rel = Path(box, "captions", a["stream"], f"{run}.jsonl")
+        if (a["box"], a["stream"], run) not in merged:
+            lines = [x for x in caption_lines(index, storage, a["box"], a["stream"]) if x["run"] == run]
+            _write(_under(out, rel), "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines).encode())
+            merged.add((a["box"], a["stream"], run))
+    else:
+        rel = Path(box, kind, f"{a['id']}-{_component(a.get('name'), 'asset')}")
+        _copy(storage, a["sha256"], _under(out, rel))
+    return rel
 
 
 def _write(path: Path, data: bytes) -> None:
