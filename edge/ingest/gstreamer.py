@@ -5,7 +5,7 @@ and yields `AudioChunk` (16 kHz mono float32), `VideoFrame` (RGB) and
 `SourceStatus` events. Each call owns one pipeline and one worker thread, so
 many sources can run side by side and one failing never touches the others.
 
-Design notes (see /work/shared/NOTES.md, GStreamer section):
+Design notes (measured on the target machines):
 - Branches are linked in `pad-added` as the source reveals its streams: a
   fixed audio+video pipeline hangs on a file that lacks one of them.
 - `videorate` sits before `videoconvert ! videoscale` so frames we are going
@@ -24,7 +24,6 @@ import queue
 import re
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -41,6 +40,7 @@ from gi.repository import GLib, Gst, GstApp, GstPbutils  # noqa: E402
 
 from edge.errors import MediaError, SourceUnavailable  # noqa: E402
 from edge.events import SAMPLE_RATE, AudioChunk, SourceStatus, VideoFrame  # noqa: E402
+from edge.ingest.sources import classify, redact  # noqa: E402
 
 __all__ = ["MediaInfo", "RetryPolicy", "ensure_gst", "open_media", "probe_media"]
 
@@ -48,9 +48,6 @@ MediaItem = AudioChunk | VideoFrame | SourceStatus
 
 _INIT_LOCK = threading.Lock()
 
-_URI_SCHEMES = frozenset({"file", "rtsp", "rtsps", "rtspt", "http", "https"})
-_LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtspt"})
-_SUPPORTED_FORMS = "a file path, file://, rtsp://, http(s)://, alsa:<device>, pulse:<device> or /dev/videoN"
 
 # Enough to absorb a burst of decoded buffers; small enough that a slow
 # consumer throttles file decoding instead of buffering a whole file in RAM.
@@ -121,40 +118,30 @@ class _Source:
         return self.uri is not None and self.uri.startswith("file:")
 
 
-def _redact(text: str) -> str:
-    """Drop passwords from URLs: messages end up in logs and on screens."""
-    return re.sub(r"(://[^/:@\s]+):[^/@\s]*@", r"\1:***@", text)
-
-
 def _open_error(label: str, problem: str, fix: str, cls: type[MediaError] = MediaError) -> MediaError:
     return cls(f"cannot open {label!r}: {problem}", fix)
 
 
 def _resolve_source(uri_or_path: str) -> _Source:
-    """Validate what the user passed before any pipeline exists (cheap, clear errors)."""
-    text = str(uri_or_path).strip()
-    label = _redact(text)
-    if not text:
-        raise MediaError("no media source given", f"pass {_SUPPORTED_FORMS}")
-    lowered = text.lower()
-    if lowered.startswith("alsa:"):
-        return _Source(label, element="alsasrc", device=text[5:] or None, live=True)
-    if lowered.startswith("pulse:"):
-        return _Source(label, element="pulsesrc", device=text[6:] or None, live=True)
-    if text.startswith("/dev/video"):
-        if not os.path.exists(text):
+    """Validate what the user passed before any pipeline exists (cheap, clear errors).
+
+    Which strings name which kind of source is decided once, in sources.classify.
+    """
+    spec = classify(uri_or_path)  # SourceRefused (a MediaError) for anything ingest cannot open
+    label = spec.label
+    if spec.type == "alsa":
+        return _Source(label, element="alsasrc", device=spec.device, live=True)
+    if spec.type == "pulse":
+        return _Source(label, element="pulsesrc", device=spec.device, live=True)
+    if spec.type == "v4l2":
+        if not os.path.exists(spec.text):
             raise _open_error(label, "no such capture device", "plug in the camera or check `ls /dev/video*`",
                               SourceUnavailable)
-        return _Source(label, element="v4l2src", device=text, live=True)
-    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", text)
-    if match is None:
-        return _file_source(Path(text).expanduser(), label)
-    scheme = match.group(1).lower()
-    if scheme not in _URI_SCHEMES:
-        raise MediaError(f"cannot open {label!r}: unsupported URL scheme '{scheme}://'", f"use {_SUPPORTED_FORMS}")
-    if scheme == "file":
-        return _file_source(Path(urllib.parse.unquote(urllib.parse.urlparse(text).path)), label)
-    return _Source(label, uri=text, live=scheme in _LIVE_SCHEMES)
+        return _Source(label, element="v4l2src", device=spec.device, live=True)
+    if spec.type == "file":
+        assert spec.path is not None
+        return _file_source(spec.path, label)
+    return _Source(label, uri=spec.text, live=spec.live)
 
 
 def _file_source(path: Path, label: str) -> _Source:
