@@ -30,11 +30,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from edge.dashboard.auth import Auth, AuthGate, LoginLimiter, Sessions, UserStore, bootstrap_admin
 from edge.dashboard.routes import assets, captions, metrics, pages, streams
 from edge.dashboard.routes import auth as auth_routes
+from edge.dashboard.limits import MAX_BODY, BodyLimit, DiskReservations
 from edge.dashboard.uploads import clean_temp
+from edge.ingest.sources import SourcePolicy
 from edge.runtime.box import Box
 
 HERE = Path(__file__).resolve().parent
 UPLOAD_TMP = "uploads.tmp"  # inside the store root: same disk as the blobs
+UPLOAD_ROUTE = "/api/uploads"
+MEDIA_DIR = "media"  # <data>/media: where file sources may be, unless dashboard.media_dirs says otherwise
+MiB = 1 << 20
 
 # (method, path) pairs anyone may reach; everything else needs a session (see auth.AuthGate).
 PUBLIC_ROUTES = frozenset({("GET", "/api/health"), ("HEAD", "/api/health"), ("GET", "/login"),
@@ -54,9 +59,14 @@ def is_public(method: str, path: str) -> bool:
 def create_app(box: Box, *, admin_password: str | None = None, secure_cookies: bool = False) -> FastAPI:
     """The dashboard for `box`. The admin password comes from the argument, else EDGE_ADMIN_PASSWORD,
     else the users file; with none of those a password is generated and printed once to stderr."""
+    settings = box.config.dashboard
     users = UserStore(box.data_dir / "users.json")
     bootstrap_admin(users, admin_password or os.environ.get("EDGE_ADMIN_PASSWORD") or None)
-    auth = Auth(users, Sessions(), LoginLimiter(), secure_cookies=secure_cookies)
+    auth = Auth(users, Sessions(), LoginLimiter(), secure_cookies=secure_cookies or settings.secure_cookies)
+    max_upload_body = settings.max_upload_mb * MiB + MiB  # the form around the file
+
+    def body_limit(method: str, path: str) -> int:
+        return max_upload_body if (method, path) == ("POST", UPLOAD_ROUTE) else MAX_BODY
 
     app = FastAPI(
         title="Edge box dashboard",
@@ -70,6 +80,8 @@ def create_app(box: Box, *, admin_password: str | None = None, secure_cookies: b
     app.state.templates = _templates()
     app.state.ws_clients = 0
     app.state.upload_tmp = box.store.root / UPLOAD_TMP
+    app.state.disk_reservations = DiskReservations()
+    app.state.source_policy = source_policy(box)
     clean_temp(app.state.upload_tmp)
 
     for module in (auth_routes, streams, captions, assets, metrics, pages):
@@ -80,10 +92,19 @@ def create_app(box: Box, *, admin_password: str | None = None, secure_cookies: b
     def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    # Outermost first: headers go on every response, including the gate's 401s and redirects.
+    # Added innermost first: headers go on every response, including the gate's 401s and redirects,
+    # and anonymous bodies never reach the (larger) logged-in caps.
+    app.add_middleware(BodyLimit, limit_for=body_limit)
     app.add_middleware(AuthGate, auth=auth, is_public=is_public)
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def source_policy(box: Box) -> SourcePolicy:
+    """Where stream sources added from the dashboard may point (see edge.ingest.sources.admit)."""
+    settings = box.config.dashboard
+    media_dirs = [box.data_dir / d for d in settings.media_dirs] or [box.data_dir / MEDIA_DIR]
+    return SourcePolicy(media_dirs=tuple(media_dirs), allow_http=settings.allow_http_sources)
 
 
 class SecurityHeaders:
@@ -182,7 +203,11 @@ class _RedactTokens(logging.Filter):
 
 
 def make_server(app: FastAPI, host: str, port: int, **config: Any) -> DashboardServer:
+    """uvicorn for `app`. Forwarded headers are ignored unless `proxy_headers=True` is passed (with
+    `forwarded_allow_ips`): uvicorn's default believes X-Forwarded-For from 127.0.0.1, which let a
+    client on the box itself (or any local relay) pick the address the login limits count."""
     config.setdefault("log_level", "info")
+    config.setdefault("proxy_headers", False)
     server = DashboardServer(uvicorn.Config(app, host=host, port=port, lifespan="off", **config))
     return server
 
@@ -193,6 +218,10 @@ def serve(box: Box, host: str = "0.0.0.0", port: int = 8080, *, app: FastAPI | N
 
     The box stays open: closing it is the caller's job.
     """
+    settings = box.config.dashboard
+    if settings.proxy_headers:
+        config.setdefault("proxy_headers", True)
+        config.setdefault("forwarded_allow_ips", settings.forwarded_allow_ips)
     server = make_server(app or create_app(box), host, port, **config)
     # uvicorn.Config configures its loggers when the server is made; filter after that.
     for name in ("uvicorn.access", "uvicorn.error"):

@@ -19,6 +19,8 @@ by browsers and need no such check.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -29,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, urlsplit
@@ -38,7 +40,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge.durable import atomic_replace
 from edge.errors import ConfigError
@@ -165,6 +167,7 @@ class Sessions:
         self._clock = clock
         self._key = secrets.token_bytes(32)  # per process: a restart invalidates every token anyway
         self._by_id: dict[str, Session] = {}
+        self._watchers: dict[str, list[Callable[[], None]]] = {}
         self._lock = threading.Lock()
 
     def create(self, username: str) -> Session:
@@ -188,9 +191,38 @@ class Sessions:
 
     def revoke(self, value: str | None) -> None:
         ident = self._verified_id(value)
-        if ident is not None:
+        if ident is None:
+            return
+        with self._lock:
+            self._by_id.pop(ident, None)
+            watchers = self._watchers.pop(ident, [])
+        for callback in watchers:
+            callback()
+
+    def watch(self, value: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` (from whichever thread revokes) when this session is revoked; returns the unwatch.
+        Expiry is not announced: watchers compare `expires_at` with `now()` themselves."""
+        ident = self._verified_id(value)
+        if ident is None:
+            callback()
+            return lambda: None
+        with self._lock:
+            if ident not in self._by_id:
+                callback()
+                return lambda: None
+            self._watchers.setdefault(ident, []).append(callback)
+
+        def unwatch() -> None:
             with self._lock:
-                self._by_id.pop(ident, None)
+                callbacks = self._watchers.get(ident, [])
+                if callback in callbacks:
+                    callbacks.remove(callback)
+                if not callbacks:
+                    self._watchers.pop(ident, None)
+        return unwatch
+
+    def now(self) -> float:
+        return self._clock()
 
     def __len__(self) -> int:
         with self._lock:
@@ -214,58 +246,120 @@ class Sessions:
 # -- login rate limits --------------------------------------------------------
 
 
+@dataclass
+class _Failures:
+    stamps: deque[float] = field(default_factory=deque)  # failures (and attempts in flight) in the window
+    locked_until: float = 0.0
+    strikes: int = 0  # lockouts so far: each one doubles the next
+    last: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    client: str
+    username: str
+    stamp: float
+
+
 class LoginLimiter:
-    """At most `max_failures` failed logins per `window_s`, per client address and per username.
+    """Failed logins lock out the address that made them, never the account's owner.
+
+    - Per address: `max_failures` in `window_s` lock that address (whatever the
+      username) for `window_s`, doubling with each lockout up to `max_lock_s`.
+      A locked address gets 429 without its password being checked, so guessing
+      from it learns nothing.
+    - Per username: past `max_failures` in the window from all addresses, the
+      account is under attack, and then a single failure locks that
+      address for that username, with the same back-off. A guesser spread over
+      many addresses gets one try per address and back-off period.
+    - A correct password from an address that is not locked itself always logs
+      in: the login checks the password before the username's state, so a
+      stranger's failures cannot keep the owner out.
 
     An attempt counts as a failure from the moment it starts and is forgiven
     only when it succeeds, so parallel guesses cannot slip past the limit
     while the (slow) password checks are running.
     """
 
-    def __init__(self, max_failures: int = 5, window_s: float = 60.0,
+    def __init__(self, max_failures: int = 5, window_s: float = 60.0, max_lock_s: float = 3600.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
+        self.max_lock_s = max_lock_s
         self._clock = clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._records: dict[tuple[str, ...], _Failures] = {}
         self._lock = threading.Lock()
 
-    def begin(self, client: str, username: str) -> tuple[float | None, float]:
-        """(seconds to wait, None when allowed; the attempt's stamp to pass to `succeeded`)."""
+    def begin(self, client: str, username: str) -> tuple[float | None, Attempt | None]:
+        """(seconds this address must wait, or None; the attempt to pass to `succeeded`/`failed`)."""
         now = self._clock()
-        keys = self._keys(client, username)
+        user = _norm(username)
         with self._lock:
-            if len(self._failures) > 10_000:
+            if len(self._records) > 10_000:
                 self._prune(now)
-            waits = []
-            for key in keys:
-                stamps = self._failures.get(key)
-                if stamps is None:
-                    continue
-                while stamps and stamps[0] <= now - self.window_s:
-                    stamps.popleft()
-                if len(stamps) >= self.max_failures:
-                    waits.append(stamps[0] + self.window_s - now)
-            if waits:
-                return max(waits), now
-            for key in keys:
-                self._failures.setdefault(key, deque()).append(now)
-            return None, now
+            address, pair = self._get(("client", client), now), self._get(("pair", client, user), now)
+            wait = max(address.locked_until, pair.locked_until) - now
+            if wait > 0:
+                return wait, None
+            if len(address.stamps) >= self.max_failures:  # that many guesses already in flight
+                return address.stamps[0] + self.window_s - now, None
+            if pair.stamps and len(self._get(("user", user), now).stamps) >= self.max_failures:
+                # Under attack, one guess at a time per address: parallel ones would all be checked
+                # before the first failure locks the address out.
+                return self.window_s, None
+            attempt = Attempt(client, user, now)
+            for key in self._keys(attempt):
+                self._get(key, now).stamps.append(now)
+            return None, attempt
 
-    def succeeded(self, client: str, username: str, stamp: float) -> None:
+    def succeeded(self, attempt: Attempt) -> None:
         with self._lock:
-            for key in self._keys(client, username):
-                stamps = self._failures.get(key)
-                if stamps and stamp in stamps:
-                    stamps.remove(stamp)
+            for key in self._keys(attempt):
+                stamps = self._records.get(key, _Failures()).stamps
+                if attempt.stamp in stamps:
+                    stamps.remove(attempt.stamp)
+            # The owner got in from here: this address's guesses at this account are forgiven.
+            self._records.pop(("pair", attempt.client, attempt.username), None)
+
+    def failed(self, attempt: Attempt) -> None:
+        now = self._clock()
+        with self._lock:
+            address = self._get(("client", attempt.client), now)
+            user = self._get(("user", attempt.username), now)
+            pair = self._get(("pair", attempt.client, attempt.username), now)
+            for record in (address, user, pair):
+                record.last = now
+            if len(address.stamps) >= self.max_failures:
+                self._lock_out(address, now)
+            if len(user.stamps) > self.max_failures:
+                self._lock_out(pair, now)
+
+    def _lock_out(self, record: _Failures, now: float) -> None:
+        record.locked_until = now + min(self.window_s * 2 ** record.strikes, self.max_lock_s)
+        record.strikes += 1
+        record.stamps.clear()
+
+    def _get(self, key: tuple[str, ...], now: float) -> _Failures:
+        record = self._records.setdefault(key, _Failures(last=now))
+        while record.stamps and record.stamps[0] <= now - self.window_s:
+            record.stamps.popleft()
+        if record.strikes and record.locked_until <= now and now - record.last > self.max_lock_s:
+            record.strikes = 0  # quiet for long enough: back-off starts over
+        return record
 
     @staticmethod
-    def _keys(client: str, username: str) -> tuple[tuple[str, str], tuple[str, str]]:
-        return ("client", client), ("user", username.strip().casefold())
+    def _keys(attempt: Attempt) -> tuple[tuple[str, ...], ...]:
+        return ("client", attempt.client), ("user", attempt.username), ("pair", attempt.client, attempt.username)
 
     def _prune(self, now: float) -> None:
-        for key in [k for k, s in self._failures.items() if not s or s[-1] <= now - self.window_s]:
-            del self._failures[key]
+        for key in [k for k, r in self._records.items()
+                    if r.locked_until <= now and now - r.last > self.max_lock_s
+                    and (not r.stamps or r.stamps[-1] <= now - self.window_s)]:
+            del self._records[key]
+
+
+def _norm(username: str) -> str:
+    return username.strip().casefold()
 
 
 # -- the gate -----------------------------------------------------------------
@@ -296,15 +390,17 @@ class Auth:
                 return self.sessions.resolve(token), "query"
         return None, None
 
-    def cookie_header(self, session: Session) -> str:
+    def cookie_header(self, session: Session, scheme: str = "http") -> str:
+        """`scheme` is the request's: a cookie set over HTTPS is Secure even without `secure_cookies`,
+        so a box behind TLS never lets the browser send it over plain HTTP."""
         parts = [f"{COOKIE}={session.token}", "Path=/", f"Max-Age={int(self.ttl_s)}", "HttpOnly", "SameSite=Strict"]
-        if self.secure_cookies:
+        if self.secure_cookies or scheme in ("https", "wss"):
             parts.append("Secure")
         return "; ".join(parts)
 
-    def clear_cookie_header(self) -> str:
+    def clear_cookie_header(self, scheme: str = "http") -> str:
         parts = [f"{COOKIE}=", "Path=/", "Max-Age=0", "HttpOnly", "SameSite=Strict"]
-        if self.secure_cookies:
+        if self.secure_cookies or scheme in ("https", "wss"):
             parts.append("Secure")
         return "; ".join(parts)
 
@@ -354,6 +450,9 @@ class AuthGate:
         if via == "cookie" and unsafe and not _same_origin(Headers(scope=scope)):
             await self._forbid_cross_site(scope, receive, send)
             return
+        if scope["type"] == "websocket":
+            await SessionBoundWebSocket(self.auth.sessions, session)(self.app, scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
     async def _deny(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -376,6 +475,81 @@ class AuthGate:
             await _close_websocket(receive, send, 1008, "cross-site request refused")
             return
         await JSONResponse({"detail": "cross-site request refused"}, status_code=403)(scope, receive, send)
+
+
+class SessionBoundWebSocket:
+    """Runs a WebSocket app for as long as the session that opened it lives.
+
+    When the session is revoked (logout) or expires, the client gets close
+    code 4401 ("log in again") and the app sees a disconnect; anything it
+    still sends is refused as if the client had gone. Without this a socket
+    opened before a logout would keep streaming captions for ever.
+    """
+
+    def __init__(self, sessions: Sessions, session: Session) -> None:
+        self.sessions = sessions
+        self.session = session
+
+    async def __call__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        ended = asyncio.Event()
+        unwatch = self.sessions.watch(self.session.token, lambda: loop.call_soon_threadsafe(ended.set))
+        sending = asyncio.Lock()
+        state = {"accepted": False, "closed": False}
+
+        async def guarded_send(message: Message) -> None:
+            async with sending:
+                if state["closed"]:
+                    raise _SessionEnded("the WebSocket was closed: the session ended")
+                if message["type"] == "websocket.accept":
+                    state["accepted"] = True
+                elif message["type"] == "websocket.close":
+                    state["closed"] = True
+                await send(message)
+
+        async def guarded_receive() -> Message:
+            if ended.is_set():
+                return {"type": "websocket.disconnect", "code": WS_UNAUTHORIZED}
+            incoming = asyncio.ensure_future(receive())
+            stop = asyncio.ensure_future(ended.wait())
+            done, _ = await asyncio.wait({incoming, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if incoming in done:
+                stop.cancel()
+                return incoming.result()
+            incoming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await incoming
+            return {"type": "websocket.disconnect", "code": WS_UNAUTHORIZED}
+
+        async def close_when_session_ends() -> None:
+            while not ended.is_set():
+                left = self.session.expires_at - self.sessions.now()
+                if left <= 0:
+                    break
+                with contextlib.suppress(asyncio.TimeoutError):
+                    # Wake up now and then: the session clock may not be the loop's (tests move it).
+                    await asyncio.wait_for(ended.wait(), timeout=min(left, 5.0))
+            ended.set()
+            async with sending:
+                if state["accepted"] and not state["closed"]:
+                    state["closed"] = True
+                    with contextlib.suppress(Exception):
+                        await send({"type": "websocket.close", "code": WS_UNAUTHORIZED, "reason": "session ended"})
+
+        watcher = asyncio.ensure_future(close_when_session_ends())
+        try:
+            await app(scope, guarded_receive, guarded_send)
+        except _SessionEnded:
+            pass
+        finally:
+            unwatch()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+
+class _SessionEnded(OSError):
+    """Raised into an app that sends after its session's socket was closed (like a vanished client)."""
 
 
 def safe_next(target: str | None, default: str = "/live") -> str:

@@ -1,5 +1,10 @@
-"""Dashboard fixtures: a real Box (real store, bus, supervisor and the session's speech models)
-behind the real app, reached through TestClient or a real uvicorn server on 127.0.0.1."""
+"""Dashboard fixtures: a real Box (real store, bus and supervisor) behind the real app, reached through
+TestClient or a real uvicorn server on 127.0.0.1.
+
+The box has no speech models unless a test asks for them (`speech_models`): streams still run
+through real ingest, but their audio is dropped instead of transcribed, so auth, API and page tests
+never load Whisper. The browser test of live captions uses the real models.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,6 +26,7 @@ from fastapi.testclient import TestClient
 
 from edge.config import BoxConfig
 from edge.dashboard.app import DashboardServer, create_app, make_server
+from edge.profiles import Profile, load_profile
 from edge.runtime.box import Box
 from edge.runtime.bus import EventBus
 from edge.runtime.supervisor import Supervisor
@@ -42,7 +49,8 @@ def build_box(data_dir: Path, models: Any, config: BoxConfig | None = None,
     store = AssetStore(data_dir / "store", disk_floor_bytes=config.store.disk_floor_mb * MiB,
                        reserve_bytes=config.store.reserve_mb * MiB, disk_usage=disk_usage)
     bus = EventBus()
-    return Box(data_dir, config, models.profile, store, bus, models, Supervisor(models, store, bus))
+    supervisor = Supervisor(models, store, bus, state_file=data_dir / "streams.json")
+    return Box(data_dir, config, models.profile, store, bus, models, supervisor)
 
 
 def png_bytes(width: int = 8, height: int = 6, rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:
@@ -66,6 +74,31 @@ def write_silence(path: Path, seconds: float) -> Path:
     return path
 
 
+class _NoCaptions:
+    """What a caption stream does on a box without models: takes its audio, says nothing."""
+
+    def feed(self, chunk: Any) -> Iterator[Any]:
+        yield from ()
+
+    def flush(self) -> Iterator[Any]:
+        yield from ()
+
+
+@dataclass
+class NoSpeechModels:
+    """Stands in for SpeechModels where a test needs a box but no captions (no Whisper, no VAD loaded)."""
+
+    profile: Profile
+
+    def caption_stream(self, stream: str, *, live: bool, clock: Any = None) -> _NoCaptions:
+        return _NoCaptions()
+
+
+@pytest.fixture(scope="session")
+def no_models() -> NoSpeechModels:
+    return NoSpeechModels(load_profile("x86-cpu"))
+
+
 @pytest.fixture(autouse=True)
 def cheap_password_hashing(monkeypatch):
     """Real argon2id, with test-sized cost: most tests create an app, and its default cost
@@ -79,8 +112,8 @@ def cheap_password_hashing(monkeypatch):
 
 
 @pytest.fixture
-def box(tmp_path: Path, speech_models) -> Iterator[Box]:
-    b = build_box(tmp_path / "box", speech_models)
+def box(tmp_path: Path, no_models) -> Iterator[Box]:
+    b = build_box(tmp_path / "box", no_models)
     yield b
     b.close()
 

@@ -136,8 +136,8 @@ def test_an_empty_upload_is_422(client):
     assert client.post("/api/uploads", data={"note": "not multipart"}).status_code == 422
 
 
-def test_oversized_uploads_are_413_and_nothing_is_stored(tmp_path, speech_models):
-    box = build_box(tmp_path, speech_models, BoxConfig(dashboard={"max_upload_mb": 1}))
+def test_oversized_uploads_are_413_and_nothing_is_stored(tmp_path, no_models):
+    box = build_box(tmp_path, no_models, BoxConfig(dashboard={"max_upload_mb": 1}))
     try:
         client = TestClient(create_app(box, admin_password=PASSWORD))
         client.post("/api/login", json={"username": "admin", "password": PASSWORD})
@@ -154,10 +154,10 @@ def test_oversized_uploads_are_413_and_nothing_is_stored(tmp_path, speech_models
         box.close()
 
 
-def test_a_full_disk_is_507_with_the_fix(tmp_path, speech_models):
+def test_a_full_disk_is_507_with_the_fix(tmp_path, no_models):
     reserve = 1 * MiB
     config = BoxConfig(store={"reserve_mb": 1, "disk_floor_mb": 16})
-    box = build_box(tmp_path, speech_models, config, disk_usage=lambda _: Usage(10**10, 10**10, reserve + 3000))
+    box = build_box(tmp_path, no_models, config, disk_usage=lambda _: Usage(10**10, 10**10, reserve + 3000))
     try:
         client = TestClient(create_app(box, admin_password=PASSWORD))
         client.post("/api/login", json={"username": "admin", "password": PASSWORD})

@@ -62,9 +62,9 @@ def _concrete(path: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def shared_anon(tmp_path_factory, speech_models):
+def shared_anon(tmp_path_factory, no_models):
     """One app for the read-only checks below (a fresh app per case would hash a password each time)."""
-    box = build_box(tmp_path_factory.mktemp("routes"), speech_models)
+    box = build_box(tmp_path_factory.mktemp("routes"), no_models)
     yield TestClient(create_app(box, admin_password=PASSWORD))
     box.close()
 
@@ -163,33 +163,81 @@ def test_five_failures_a_minute_then_429_with_retry_after(anon):
     assert anon.post("/api/login", json={"username": "root", "password": "x"}).status_code == 429
 
 
-def test_a_username_is_locked_across_client_addresses(app):
+def test_a_strangers_failures_never_lock_the_owner_out(app):
+    """Finding: 5 wrong passwords for admin from one address got the right password from another 429."""
+    stranger = TestClient(app, client=("10.9.0.66", 40000))
+    for _ in range(5):
+        assert stranger.post("/api/login", json={"username": "admin", "password": "guess"}).status_code == 401
+    assert stranger.post("/api/login", json={"username": "admin", "password": "guess"}).status_code == 429
+    # ...and more strangers keep trying from other addresses while the owner logs in.
+    for i in range(10):
+        TestClient(app, client=(f"10.9.1.{i}", 40000)).post("/api/login", json={"username": "admin", "password": "x"})
+    owner = TestClient(app, client=("10.9.0.7", 40000))
+    response = owner.post("/api/login", json=LOGIN)
+    assert response.status_code == 200, response.text
+    assert owner.get("/api/status").status_code == 200
+
+
+def test_under_attack_each_address_gets_one_guess_then_backs_off(app):
     for i in range(5):
         c = TestClient(app, client=(f"10.9.0.{i}", 40000))
         assert c.post("/api/login", json={"username": "admin", "password": "guess"}).status_code == 401
     fresh = TestClient(app, client=("10.9.0.99", 40000))
-    assert fresh.post("/api/login", json={"username": "admin", "password": "guess"}).status_code == 429
-    # Other users from that fresh address are unaffected.
+    assert fresh.post("/api/login", json={"username": "admin", "password": "guess"}).status_code == 401
+    locked = fresh.post("/api/login", json={"username": "admin", "password": "guess"})
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 60
+    # No oracle: locked out, the right password is not even checked.
+    assert fresh.post("/api/login", json=LOGIN).status_code == 429
+    # Other accounts from that address are unaffected.
     assert fresh.post("/api/login", json={"username": "someone", "password": "x"}).status_code == 401
 
 
-def test_the_lock_lifts_after_the_window():
+def test_the_lock_lifts_after_the_window_and_backs_off_when_it_comes_back():
     now = [1000.0]
-    limiter = LoginLimiter(max_failures=5, window_s=60, clock=lambda: now[0])
-    for _ in range(5):
-        assert limiter.begin("1.2.3.4", "admin")[0] is None
-    wait, _ = limiter.begin("1.2.3.4", "admin")
-    assert wait == pytest.approx(60)
+    limiter = LoginLimiter(max_failures=5, window_s=60, max_lock_s=3600, clock=lambda: now[0])
+
+    def fail_five() -> None:
+        for _ in range(5):
+            wait, attempt = limiter.begin("1.2.3.4", "admin")
+            assert wait is None and attempt is not None
+            limiter.failed(attempt)
+
+    fail_five()
+    wait, attempt = limiter.begin("1.2.3.4", "admin")
+    assert attempt is None and wait == pytest.approx(60)
     now[0] += 61
+    fail_five()
+    assert limiter.begin("1.2.3.4", "admin")[0] == pytest.approx(120)  # the second lockout lasts twice as long
+    now[0] += 121
     assert limiter.begin("1.2.3.4", "admin")[0] is None
+
+
+def test_back_off_is_capped():
+    now = [0.0]
+    limiter = LoginLimiter(max_failures=1, window_s=60, max_lock_s=300, clock=lambda: now[0])
+    for _ in range(10):
+        wait, attempt = limiter.begin("1.2.3.4", "admin")
+        assert attempt is not None
+        limiter.failed(attempt)
+        wait, _ = limiter.begin("1.2.3.4", "admin")
+        assert wait is not None and wait <= 300
+        now[0] += wait + 1
+
+
+def test_guesses_in_flight_count_as_failures():
+    limiter = LoginLimiter(max_failures=5, window_s=60)
+    attempts = [limiter.begin("1.2.3.4", "admin")[1] for _ in range(5)]
+    assert all(a is not None for a in attempts)
+    wait, attempt = limiter.begin("1.2.3.4", "admin")  # five password checks still running
+    assert attempt is None and wait is not None and wait > 0
 
 
 def test_successful_logins_do_not_count_as_failures():
     limiter = LoginLimiter(max_failures=2, window_s=60)
     for _ in range(5):
-        wait, stamp = limiter.begin("1.2.3.4", "admin")
-        assert wait is None
-        limiter.succeeded("1.2.3.4", "admin", stamp)
+        wait, attempt = limiter.begin("1.2.3.4", "admin")
+        assert wait is None and attempt is not None
+        limiter.succeeded(attempt)
 
 
 def test_sessions_expire():

@@ -7,6 +7,7 @@ so no part of the URL ever becomes part of a file path.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -21,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from edge.dashboard import sniff
 from edge.dashboard.deps import get_box, require_user
+from edge.dashboard.limits import DiskReservations
 from edge.dashboard.uploads import ReceivedUpload, UploadRejected, receive_upload
 from edge.runtime.box import Box
 from edge.store import Asset, AssetKind, DiskFullError, StoreError
@@ -138,25 +140,31 @@ async def upload(request: Request, box: Box = Depends(get_box)) -> JSONResponse:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes + MiB:  # 1 MiB for the form around it
         raise HTTPException(413, f"the file is larger than this box accepts ({box.config.dashboard.max_upload_mb} MB)")
-    if declared and declared.isdigit():
-        _check_room(box, 2 * int(declared))  # the temp copy and the blob exist side by side for a moment
+    body_bytes = int(declared) if declared and declared.isdigit() else max_bytes + MiB
+    reservations: DiskReservations = request.app.state.disk_reservations
 
     def check_head(head: bytes) -> None:
         if sniff.sniff(head) is None:
             raise UploadRejected(415, f"unsupported file type; accepted are {sniff.ALLOWED}")
 
-    try:
-        received = await receive_upload(request.headers.get("content-type", ""), request.stream(),
-                                        tmp_dir=request.app.state.upload_tmp, max_bytes=max_bytes,
-                                        check_head=check_head)
-    except UploadRejected as exc:
-        raise HTTPException(exc.status, exc.message) from None
-    except OSError as exc:  # ENOSPC while writing the temp copy
-        raise HTTPException(507, f"cannot receive the upload: {exc.strerror} (fix: free space on the box)") from None
-    try:
-        asset = await run_in_threadpool(_store_upload, box, received, request.state.user)
-    finally:
-        received.discard()
+    with contextlib.ExitStack() as held:
+        try:
+            # Held until the blob is stored: the temp copy and the blob exist side by side for a moment.
+            held.enter_context(reservations.hold(box.store, 2 * body_bytes))
+        except DiskFullError as exc:
+            raise HTTPException(507, str(exc)) from None
+        try:
+            received = await receive_upload(request.headers.get("content-type", ""), request.stream(),
+                                            tmp_dir=request.app.state.upload_tmp, max_bytes=max_bytes,
+                                            check_head=check_head)
+        except UploadRejected as exc:
+            raise HTTPException(exc.status, exc.message) from None
+        except OSError as exc:  # ENOSPC while writing the temp copy
+            raise HTTPException(507, f"cannot receive the upload: {exc.strerror} (fix: free space on the box)") from None
+        try:
+            asset = await run_in_threadpool(_store_upload, box, received, request.state.user)
+        finally:
+            received.discard()
     return JSONResponse(asset.model_dump(mode="json"), status_code=201)
 
 
@@ -194,15 +202,6 @@ def _store(add: Callable[..., Asset], *args: object, **kwargs: object) -> Asset:
         raise HTTPException(507, str(exc)) from None
     except StoreError as exc:
         raise HTTPException(500, str(exc)) from None
-
-
-def _check_room(box: Box, nbytes: int) -> None:
-    free = box.store.free_bytes()
-    if free - nbytes < box.store.reserve_bytes:
-        raise HTTPException(507, str(DiskFullError(
-            f"refusing an upload of about {nbytes // 2} bytes: only {free} bytes free and "
-            f"{box.store.reserve_bytes} are kept in reserve for captions",
-            "free space, or sync and let retention evict synced media")))
 
 
 # -- helpers shared with the pages ---------------------------------------------

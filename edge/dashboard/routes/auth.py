@@ -31,17 +31,21 @@ class LoginOut(BaseModel):
 def login(body: LoginIn, request: Request, response: Response) -> LoginOut:
     """Start a session: sets the HttpOnly, SameSite=Strict cookie and returns a bearer token."""
     auth: Auth = request.app.state.auth
-    # The box is reached directly on the crew's network: the peer address is the client.
+    # The peer address, or the proxy's X-Forwarded-For only when dashboard.proxy_headers says so.
     client = request.client.host if request.client else "unknown"
-    wait, stamp = auth.limiter.begin(client, body.username)
-    if wait is not None:
+    wait, attempt = auth.limiter.begin(client, body.username)
+    if attempt is None:
+        # This address's own failures: refused before the password is looked at, so a locked-out
+        # guesser cannot tell a right guess from a wrong one.
+        assert wait is not None
         raise HTTPException(429, f"too many failed logins; try again in {int(wait) + 1} s",
                             headers=retry_after_header(wait))
     if not auth.users.verify(body.username, body.password):
+        auth.limiter.failed(attempt)
         raise HTTPException(401, "wrong username or password")
-    auth.limiter.succeeded(client, body.username, stamp)
+    auth.limiter.succeeded(attempt)
     session = auth.sessions.create(body.username)
-    response.headers.append("set-cookie", auth.cookie_header(session))
+    response.headers.append("set-cookie", auth.cookie_header(session, request.url.scheme))
     return LoginOut(token=session.token, username=session.username, expires_at=session.expires_at)
 
 
@@ -52,5 +56,5 @@ def logout(request: Request) -> Response:
     session = request.state.session
     auth.sessions.revoke(session.token if session else None)
     response = Response(status_code=204)
-    response.headers.append("set-cookie", auth.clear_cookie_header())
+    response.headers.append("set-cookie", auth.clear_cookie_header(request.url.scheme))
     return response

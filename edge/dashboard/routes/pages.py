@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from edge.dashboard.auth import safe_next
 from edge.dashboard.deps import get_box, require_user
 from edge.dashboard.routes.assets import INLINE_TYPES, find_asset, list_assets
+from edge.dashboard.routes.streams import public
 from edge.runtime.box import Box
 from edge.store import AssetKind, StoreError
 
@@ -58,7 +59,7 @@ def live(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
 
 @router.get("/streams", dependencies=user_router_deps)
 def streams(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
-    return render(request, "streams.html", "streams", streams=[s.to_json() for s in box.supervisor.streams()])
+    return render(request, "streams.html", "streams", streams=[public(s) for s in box.supervisor.streams()])
 
 
 @router.get("/assets", dependencies=user_router_deps)
