@@ -10,16 +10,13 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from cloud_sync import keys
+from edge.durable import atomic_replace
 from edge.errors import EdgeError
-
-BOX_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+from edge.ids import BOX_ID
 
 
 class NotPaired(EdgeError):
@@ -66,11 +63,7 @@ class BoxFiles:
                             f"run `edge init --data {self.root} --box-id NAME` first") from None
 
     def write(self, settings: dict) -> None:
-        tmp = self.settings.with_name("box.json.tmp")
-        tmp.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.settings)
+        atomic_replace(self.settings, (json.dumps(settings, indent=2, sort_keys=True) + "\n").encode())
 
     def init(self, box_id: str) -> Path:
         """Create (or keep) the box id and keys; returns the public key file to hand to the center."""
@@ -92,9 +85,7 @@ class BoxFiles:
     def pair(self, center: str, center_key: Path) -> None:
         settings = self.read()
         keys.load_public(center_key)  # refuse a file that is not a key before copying it
-        tmp = self.center_key.with_name("center.key.tmp")
-        shutil.copyfile(center_key, tmp)
-        os.replace(tmp, self.center_key)
+        atomic_replace(self.center_key, center_key.read_bytes())
         settings.update(center=center, center_key=self.center_key.name)
         self.write(settings)
 

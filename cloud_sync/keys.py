@@ -15,6 +15,7 @@ from pathlib import Path
 import zmq
 import zmq.auth
 
+from edge.durable import atomic_replace
 from edge.errors import EdgeError
 
 _BANNER = "#   ****  Generated {now} by edge cloud_sync  ****\n#   ZeroMQ CURVE {what} Certificate\n#   {note}\n\n"
@@ -36,15 +37,10 @@ def _render(public: bytes, secret: bytes | None, metadata: dict[str, str]) -> st
 
 
 def _write(path: Path, text: str, mode: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)  # umask must not widen nor narrow what we asked for
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    # A temp file left by a crash keeps its old mode through O_TRUNC: start it afresh so a secret is never wider.
+    path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+    atomic_replace(path, text.encode(), mode=mode)
+    os.chmod(path, mode)  # umask must not narrow what we asked for either
 
 
 def create_keypair(directory: Path, name: str, metadata: dict[str, str] | None = None) -> tuple[Path, Path]:
