@@ -1,4 +1,5 @@
-"""Kill -9 the running box while it writes captions and uploads: nothing acknowledged is lost."""
+"""Kill -9 the running box while it writes captions and uploads: nothing acknowledged is lost,
+and every run the kill left open is closed, with its caption track, at the next start."""
 
 from __future__ import annotations
 
@@ -58,10 +59,11 @@ def client(port: int) -> httpx.Client:
 def test_every_acknowledged_asset_and_caption_survives_kill_minus_nine(tmp_path, news_clip):
     wav, _ = news_clip
     data, config = tmp_path / "box", tmp_path / "box.yaml"
-    config.write_text(f"streams:\n  - {{name: cam, source: '{wav}'}}\n")
+    # live: the file plays at camera pace, so each kill lands in the middle of a run.
+    config.write_text(f"streams:\n  - {{name: cam, source: '{wav}', live: true}}\n")
     rng = random.Random(int(os.environ.get("BOX_KILL_SEED", "0")) or None)
     uploads: dict[str, str] = {}  # asset id -> sha256 of what we sent
-    captions: dict[str, str] = {}  # caption id -> text, as the API returned them
+    captions: dict[tuple[str, int], str] = {}  # (run, seq) -> text, as the API returned them
     for round_no in range(ROUNDS):
         port = free_port()
         proc = start_box(data, config, port)
@@ -71,9 +73,10 @@ def test_every_acknowledged_asset_and_caption_survives_kill_minus_nine(tmp_path,
                 got = api.get(f"/api/assets/{asset_id}/content")
                 assert got.status_code == 200, (round_no, asset_id)
                 assert hashlib.sha256(got.content).hexdigest() == sha
-            stored = {c["id"]: c["text"] for c in api.get("/api/captions").json()["captions"]}
-            for cid, text in captions.items():
-                assert stored.get(cid) == text, (round_no, cid)
+            stored = {(c["run"], c["seq"]): c["text"] for run in {r for r, _ in captions}
+                      for c in api.get("/api/captions", params={"run": run}).json()["captions"]}
+            for key, text in captions.items():
+                assert stored.get(key) == text, (round_no, key)
             # Write until a random moment, then pull the plug.
             deadline = time.monotonic() + rng.uniform(4.0, 9.0)
             n = 0
@@ -83,8 +86,8 @@ def test_every_acknowledged_asset_and_caption_survives_kill_minus_nine(tmp_path,
                              data={"tags": "kill-test"})
                 assert r.status_code == 201, r.text
                 uploads[r.json()["id"]] = hashlib.sha256(body).hexdigest()
-                for c in api.get("/api/captions").json()["captions"]:
-                    captions[c["id"]] = c["text"]
+                for c in api.get("/api/captions", params={"stream": "cam"}).json()["captions"]:
+                    captions[(c["run"], c["seq"])] = c["text"]
                 n += 1
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -96,6 +99,22 @@ def test_every_acknowledged_asset_and_caption_survives_kill_minus_nine(tmp_path,
         with client(port) as api:
             for asset_id in uploads:
                 assert api.get(f"/api/assets/{asset_id}").status_code == 200
+            # Runs the kills left open were closed at start-up, and their tracks built from the stored finals.
+            runs = api.get("/api/runs", params={"stream": "cam"}).json()["runs"]
+            killed = [r for r in runs[1:] if "crash" in (r["close_reason"] or "")]
+            assert len(killed) == ROUNDS, runs
+            with_words = {r for r, _ in captions}
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                tracks = api.get("/api/assets", params={"kind": "caption_track", "stream": "cam", "limit": 100}).json()
+                built = {a["run"] for a in tracks["assets"]}
+                if with_words <= built:
+                    break
+                time.sleep(0.5)
+            assert with_words <= built, (with_words, built)
+            track = next(a for a in tracks["assets"] if a["run"] in with_words)
+            vtt = api.get(f"/api/assets/{track['id']}/content").text
+            assert vtt.startswith("WEBVTT") and any(t.split()[0] in vtt for k, t in captions.items() if k[0] == track["run"])
     finally:
         proc.terminate()
         proc.wait(20)

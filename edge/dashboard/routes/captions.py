@@ -60,6 +60,33 @@ def list_captions(
                        next_after=rows[-1].seq if rows else after)
 
 
+class RunOut(BaseModel):
+    id: str
+    stream: str
+    source: str
+    live: bool
+    opened_at: float
+    origin: float
+    closed_at: float | None
+    close_reason: str | None
+
+
+class RunsOut(BaseModel):
+    runs: list[RunOut]
+
+
+@router.get("/api/runs", response_model=RunsOut, dependencies=[Depends(require_user)])
+def list_runs(
+    stream: str | None = Query(None, description="one stream's runs; all streams when omitted"),
+    limit: int = Query(100, ge=1, le=1000, description="the newest this many"),
+    box: Box = Depends(get_box),
+) -> RunsOut:
+    """Runs (one continuous session of a stream each), newest first."""
+    if stream is not None and not is_match(STREAM_NAME, stream):
+        raise HTTPException(422, "stream names use 1-64 letters, digits, '.', '_' or '-'")
+    return RunsOut(runs=[RunOut(**r.to_json()) for r in box.store.records.runs(stream, limit=limit)])
+
+
 @router.websocket("/ws/captions")
 async def live_captions(websocket: WebSocket, stream: str | None = None) -> None:
     """Pushes every bus event as JSON: {"kind": "caption", "type": "partial"|"final", ...} and
