@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction, command: Command) -> None:
 def _init(args: argparse.Namespace) -> int:
     from cloud_sync.boxfiles import BoxFiles
     from edge.store import AssetStore
+    from edge.store.migrate import import_legacy
 
     files = BoxFiles(args.data)
     public = files.init(args.box_id)
@@ -79,10 +80,12 @@ def _assets_help(args: argparse.Namespace) -> int:
 def _assets_add(args: argparse.Namespace) -> int:
     from cloud_sync.boxfiles import BoxFiles
     from edge.store import AssetStore
+    from edge.store.migrate import import_legacy
 
     files = BoxFiles(args.data)
     files.read()
     with AssetStore(files.store) as store:
+        import_legacy(args.data, store)  # a data directory written by older software, once
         for f in args.files:
             asset = store.add_file(f, kind=args.kind, stream=args.stream, tags=args.tag)
             print(asset.id)
@@ -110,6 +113,7 @@ def _sync(args: argparse.Namespace) -> int:
     from cloud_sync.config import SyncConfig
     from cloud_sync.syncer import Syncer
     from edge.store import AssetStore
+    from edge.store.migrate import import_legacy
 
     files = BoxFiles(args.data)
     files.pairing()  # not paired: say so before touching the store
@@ -118,6 +122,7 @@ def _sync(args: argparse.Namespace) -> int:
         logging.getLogger("cloud_sync").setLevel(logging.ERROR)
     config = SyncConfig(bandwidth_kbps=args.bandwidth_kbps)
     with AssetStore(files.store) as store:
+        import_legacy(args.data, store)  # a data directory written by older software, once
         syncer = Syncer(store, args.data, config, mqtt_url=args.mqtt)
         previous = {s: signal.signal(s, lambda *_: syncer.stop(timeout=0)) for s in (signal.SIGTERM, signal.SIGINT)}
         try:

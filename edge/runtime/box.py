@@ -27,6 +27,7 @@ from edge.runtime.segments import CaptionSegmenter
 from edge.runtime.supervisor import Supervisor, caption_provenance
 from edge.runtime.tracks import TrackBuilder
 from edge.store import AssetStore
+from edge.store.migrate import import_legacy
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ class Box:
             reserve_bytes=config.store.reserve_mb * MiB,
         )
         try:
+            report = import_legacy(data_dir, store)
+            if report is not None:
+                log.warning("imported the older store of this data directory: %s", report.to_json())
             scheduler = Scheduler()
             models = SpeechModels.load(profile, scheduler=scheduler)
             for run in store.records.close_open_runs("the box stopped without closing it (crash or power cut)"):
