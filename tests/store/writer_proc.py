@@ -2,10 +2,12 @@
 
     python tests/store/writer_proc.py STORE_DIR SEED
 
-Prints READY once the store is open, then after each write has returned:
+Opens a run per stream (closing runs a previous kill left open first), prints
+READY once the store is open, then after each write has returned:
     ACK asset <id> <sha256>
-    ACK caption <caption id>
+    ACK record <run id> <seq> <text>
     ACK synced <id>
+    ACK batch <id> <id> ...          (add_many: one transaction)
 The test kills it with SIGKILL at a random moment; every ACKed write must survive.
 """
 
@@ -23,6 +25,8 @@ KINDS = ("keyframe", "upload", "media", "note", "draft", "sensor_series")
 def main(root: str, seed: int) -> None:
     rng = random.Random(seed)
     with AssetStore(root) as store:
+        store.records.close_open_runs("killed")
+        runs = [store.records.open_run(f"cam{n}", f"rtsp://cam{n}", live=True) for n in range(2)]
         print("READY", flush=True)
         i = 0
         while True:
@@ -31,14 +35,21 @@ def main(root: str, seed: int) -> None:
             asset = store.add_bytes(data, kind=rng.choice(KINDS), name=f"w{seed}-{i}", tags=[f"seed{seed}"])
             print(f"ACK asset {asset.id} {asset.sha256}", flush=True)
 
-            stream = f"cam{i % 2}"
+            run = runs[i % 2]
             t = float(i)
-            store.captions.append([CaptionEvent("final", stream, f"caption {seed} {i}", t, t + 0.5, t + 0.9)])
-            print(f"ACK caption {store.captions.last_id(stream)}", flush=True)
+            for rec in store.records.append_captions(run, [
+                    CaptionEvent("final", run.stream, f"caption-{seed}-{i}-a", t, t + 0.4, t + 0.9),
+                    CaptionEvent("partial", run.stream, "never stored", t, t + 0.5, t + 0.6),
+                    CaptionEvent("final", run.stream, f"caption-{seed}-{i}-b", t + 0.5, t + 0.9, t + 1.1)]):
+                print(f"ACK record {rec.run} {rec.seq} {rec.text}", flush=True)
 
             if i % 5 == 0:
                 store.mark_synced(asset.id)
                 print(f"ACK synced {asset.id}", flush=True)
+            if i % 7 == 0:
+                batch = store.add_many({"data": rng.randbytes(64), "kind": "sensor_series", "name": f"b{i}-{j}"}
+                                       for j in range(3))
+                print("ACK batch " + " ".join(a.id for a in batch), flush=True)
 
 
 if __name__ == "__main__":
