@@ -15,6 +15,15 @@ Rows:
   coming up until the outbox is empty.
 - MQTT: QoS 1 notices per second through mosquitto on loopback, raw paho
   (publish, wait for every PUBACK) and through the box's durable notice queue.
+- slow uplinks: one asset through a throttling TCP proxy (tests/sync/throttle.py)
+  at 64, 256, 1000 kbit/s and 10 Mbit/s with the default SyncConfig; the
+  asset is sized for about --throttle-seconds at the ideal rate. Efficiency
+  is the ideal time (asset bytes at the link rate, no overhead) over the
+  time from the start of the sync until the outbox is empty, so CURVE and
+  protocol overhead, the OFFER/COMMIT round trips and the ramp-up from small
+  chunks all count against it.
+
+    python -m bench.sync --throttled-only   # just the slow-uplink rows (about 2 minutes)
 """
 
 from __future__ import annotations
@@ -188,6 +197,42 @@ def our_copy(path: Path, workdir: Path, config: SyncConfig, run: int) -> float:
         center.stop()
 
 
+THROTTLE_KBITS = (64, 256, 1000, 10_000)
+
+
+def throttled(workdir: Path, kbit_s: int, seconds: float) -> tuple[int, float, float, int]:
+    """(asset bytes, ideal s, measured s, chunk bytes sent) for one asset through a throttled uplink."""
+    from tests.sync.throttle import ThrottledProxy
+
+    center, files = new_pair(workdir, f"slow{kbit_s}")
+    size = int(kbit_s * 1000 / 8 * seconds)
+    center.start()
+    proxy = ThrottledProxy(int(center.endpoint.rsplit(":", 1)[1]), kbit_s).start()
+    try:
+        files.pair(proxy.endpoint, CenterPaths(center.data).public_key)
+        with AssetStore(files.store) as store:
+            store.add_bytes(os.urandom(size), kind="media", name=f"slow-{kbit_s}")
+            syncer = Syncer(store, files.root, SyncConfig())
+            t0 = time.perf_counter()
+            assert syncer.run(until_drained=True, timeout=seconds * 6 + 60), f"{kbit_s} kbit/s did not finish"
+            elapsed = time.perf_counter() - t0
+            syncer.close()
+        return size, size * 8 / (kbit_s * 1000), elapsed, proxy.uplink_bytes
+    finally:
+        proxy.stop()
+        center.stop()
+
+
+def print_throttled(workdir: Path, seconds: float) -> None:
+    print(f"\nslow uplinks (throttling proxy, default SyncConfig: adaptive chunks up to 256 KiB x 16)\n")
+    print("| uplink | asset | ideal | measured | efficiency | uplink bytes / asset bytes |\n|---|---|---|---|---|---|")
+    for kbit in THROTTLE_KBITS:
+        size, ideal, took, wire = throttled(workdir, kbit, seconds)
+        rate = f"{kbit / 1000:g} Mbit/s" if kbit >= 10_000 else f"{kbit} kbit/s"
+        print(f"| {rate} | {size / 1024:.0f} KiB | {ideal:.1f} s | {took:.1f} s | {ideal / took:.0%} | "
+              f"{wire / size:.3f} |", flush=True)
+
+
 def backlog(workdir: Path, count: int, total_mb: int, config: SyncConfig) -> tuple[float, int]:
     import random
 
@@ -268,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backlog-mb", type=int, default=100)
     p.add_argument("--mqtt-messages", type=int, default=5000)
     p.add_argument("--dir", type=Path, default=OUT, help="where the test files go (a real disk: fsync must cost)")
+    p.add_argument("--throttle-seconds", type=float, default=15.0,
+                   help="slow-uplink rows: size each asset for this many seconds at the ideal rate")
+    p.add_argument("--throttled-only", action="store_true", help="only the slow-uplink rows")
     p.add_argument("--raw-receiver", nargs=3, metavar=("ENDPOINT", "DEST", "SECRET"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.raw_receiver:
@@ -277,6 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     args.dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="sync-bench-", dir=args.dir))
     config = SyncConfig()
+    if args.throttled_only:
+        try:
+            print_throttled(workdir, args.throttle_seconds)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return 0
     try:
         src = workdir / "asset.bin"
         with open(src, "wb") as f:
@@ -306,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| MQTT QoS 1 through the durable notice queue (SQLite + PUBACK) | {mqtt[1]:.0f} msg/s |")
         else:
             print("| MQTT | skipped: mosquitto not installed |")
+        print_throttled(workdir, args.throttle_seconds)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
