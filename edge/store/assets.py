@@ -445,8 +445,11 @@ class AssetStore:
         for per_kind in self.totals().values():
             for sync, (_, nbytes) in per_kind.items():
                 by_sync[sync] = by_sync.get(sync, 0) + nbytes
-        # Totals count deduplicated bytes once per asset: an upper bound, good enough for an alarm.
-        evictable = by_sync.get("synced", 0)
+        # Synced bytes an unsynced asset shares (deduped) cannot be freed; only unsynced rows are scanned.
+        pinned = self.db.read_one(
+            "SELECT COALESCE(SUM(s.size), 0) FROM assets p JOIN assets s ON s.sha256 = p.sha256 AND s.sync = 'synced'"
+            " WHERE p.sync = 'pending'")
+        evictable = max(by_sync.get("synced", 0) - int(pinned[0] if pinned else 0), 0)
         free = int(usage.free)
         return DiskStatus(
             total=int(usage.total),

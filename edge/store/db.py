@@ -247,23 +247,33 @@ class Database:
                 f"restore {path.name} from a copy, or move it aside to start an empty index (media files are kept)",
             ) from None
         self.lock = threading.RLock()
+        self.closed = False
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        with self.lock, transaction(self.conn) as db:
-            yield db
+        with self.lock:
+            self._check_open()
+            with transaction(self.conn) as db:
+                yield db
 
     def read(self, sql: str, params: tuple | dict = ()) -> list[tuple]:
         with self.lock:
+            self._check_open()
             return self.conn.execute(sql, params).fetchall()
 
     def read_one(self, sql: str, params: tuple | dict = ()) -> tuple | None:
         with self.lock:
+            self._check_open()
             return self.conn.execute(sql, params).fetchone()
 
     def close(self) -> None:
         with self.lock:
+            self.closed = True
             self.conn.close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise StoreError(f"store database {self.path} is closed", "open the store again")
 
 
 

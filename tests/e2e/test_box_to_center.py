@@ -64,3 +64,67 @@ def test_captions_from_a_live_stream_arrive_at_the_center_as_webvtt(tmp_path, ne
         for proc in (edge, serve):
             proc.send_signal(signal.SIGINT)
             proc.wait(30)
+
+
+def test_the_newsroom_follows_a_live_stream_while_it_runs(tmp_path, news_clip):
+    wav, _ = news_clip
+    center, box = tmp_path / "center", tmp_path / "box"
+    center_key = run("edge-center", "init", "--data", str(center)).strip().splitlines()[-1]
+    box_key = run("edge", "init", "--data", str(box), "--box-id", "truck-7").strip().splitlines()[-1]
+    run("edge-center", "allow", "--data", str(center), box_key)
+    bind = f"tcp://127.0.0.1:{free_port()}"
+    run("edge", "pair", "--data", str(box), "--center", bind, "--center-key", center_key)
+    config = tmp_path / "box.yaml"
+    # live: the file plays at camera pace, so the stream is still running while we look at the center.
+    config.write_text(f"box_id: truck-7\nsync: {{caption_segment_s: 2}}\n"
+                      f"streams:\n  - {{name: cam, source: '{wav}', live: true}}\n")
+    port = free_port()
+    serve = subprocess.Popen([str(BIN / "edge-center"), "serve", "--data", str(center), "--bind", bind],
+                             stderr=subprocess.PIPE, text=True)
+    edge = subprocess.Popen([str(BIN / "edge"), "run", "--data", str(box), "--config", str(config),
+                             "--host", "127.0.0.1", "--port", str(port)],
+                            env={**os.environ, "EDGE_ADMIN_PASSWORD": "pw"}, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                token = httpx.post(f"http://127.0.0.1:{port}/api/login",
+                                   json={"username": "admin", "password": "pw"}).json()["token"]
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "box did not come up"
+                time.sleep(0.5)
+        api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"})
+        seen_live: list[dict] = []
+        while time.monotonic() < deadline + 60:
+            state = api.get("/api/streams").json()["streams"][0]["state"]
+            lines = [json.loads(x) for x in run("edge-center", "captions", "--data", str(center), "--box", "truck-7",
+                                                "--json").splitlines()]
+            if state == "playing" and lines:
+                seen_live = lines
+                break
+            assert state in {"starting", "playing"}, "the stream ended before any caption reached the center"
+            time.sleep(0.5)
+        assert seen_live, "no caption reached the center while the stream ran"
+        first = seen_live[0]
+        assert set(first) >= {"box", "stream", "run", "text", "start", "end", "wall_start"}
+        assert first["box"] == "truck-7" and first["stream"] == "cam"
+        # Once the stream has ended, the center holds exactly what the box stored, in order.
+        while api.get("/api/streams").json()["streams"][0]["state"] != "ended":
+            assert time.monotonic() < deadline + 120
+            time.sleep(0.5)
+        box_side = api.get("/api/captions", params={"stream": "cam"}).json()
+        expected = [(box_side["run"], c["text"]) for c in box_side["captions"]]
+        got: list = []
+        while time.monotonic() < deadline + 150:
+            got = [(c["run"], c["text"]) for c in map(json.loads, run(
+                "edge-center", "captions", "--data", str(center), "--box", "truck-7", "--stream", "cam",
+                "--json").splitlines())]
+            if got == expected:
+                break
+            time.sleep(0.5)
+        assert got == expected and len(expected) >= 3
+    finally:
+        for proc in (edge, serve):
+            proc.send_signal(signal.SIGINT)
+            proc.wait(30)

@@ -204,8 +204,6 @@ def test_a_closed_store_refuses_to_write_and_can_be_reopened(tmp_path: Path) -> 
         assert again.get(a.id) == a and again.count() == 1
 
 
-@pytest.mark.xfail(strict=True, reason="store bug: reads on a closed AssetStore raise sqlite3.ProgrammingError,"
-                   " not StoreError('... is closed') as writes do")
 def test_a_closed_store_refuses_to_read_with_a_clear_error(tmp_path: Path) -> None:
     s = AssetStore(tmp_path)
     a = s.add_bytes(b"x", kind="note", name="x")
@@ -277,8 +275,6 @@ def test_threads_can_share_one_store(tmp_path: Path) -> None:
         assert all(len(store.records.read(run=runs[n].id)) == 25 for n in range(4))
 
 
-@pytest.mark.xfail(strict=True, reason="store bug: RecordStore does not check that the store is open; a closed"
-                   " store's records raise sqlite3.ProgrammingError, not StoreError('... is closed')")
 def test_records_close_with_the_store(tmp_path: Path) -> None:
     store = AssetStore(tmp_path)
     run = store.records.open_run("cam1", "rtsp://cam1", live=True)

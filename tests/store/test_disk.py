@@ -167,8 +167,6 @@ def test_bytes_shared_with_an_unsynced_asset_are_not_deleted(tmp_path: Path) -> 
     store.close()
 
 
-@pytest.mark.xfail(strict=True, reason="store bug: disk_status counts synced bytes that an unsynced asset shares as"
-                   " evictable, so the alarm stays off although retention can free nothing")
 def test_the_alarm_is_raised_when_only_shared_bytes_are_left(tmp_path: Path) -> None:
     store, disk = _open(tmp_path, capacity=1000 * KB)
     data = os.urandom(100 * KB)

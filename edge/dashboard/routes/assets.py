@@ -192,7 +192,8 @@ def _store_upload(box: Box, received: ReceivedUpload, user: str) -> Asset:
     if received.client_type:
         meta["client_type"] = received.client_type[:100]
     return _store(box.store.add_file, received.path, kind=kind, name=_upload_name(received.filename, found),
-                  mime=found.mime, tags=tags, meta=meta, provenance={"source": "dashboard"})
+                  mime=found.mime, tags=tags, meta=meta, provenance={"source": "dashboard"},
+                  text=note or None)  # the note is what an editor will search for
 
 
 def _store(add: Callable[..., Asset], *args: object, **kwargs: object) -> Asset:
