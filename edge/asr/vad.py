@@ -77,10 +77,6 @@ class SpeechSegmenter:
         self._candidate: deque[VadFrame] = deque()
         self._min_speech_frames = max(1, round(settings.min_speech_s / FRAME_S))
 
-    @property
-    def in_speech(self) -> bool:
-        return self._in_speech
-
     def feed(self, samples: np.ndarray) -> Iterator[VadFrame]:
         buf = np.concatenate([self._pending, samples]) if len(self._pending) else samples
         n = len(buf) // FRAME
