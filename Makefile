@@ -54,8 +54,10 @@ test: setup
 
 bench: setup
 	$(PY) -m bench.asr
+	$(PY) -m bench.scheduler
 	$(PY) -m bench.store
 	$(PY) -m bench.sync
+	$(PY) -m bench.caption_sync
 
 clean:
 	rm -rf $(VENV) $(STAMPS) var bench/out
