@@ -418,8 +418,9 @@ def validate_offer(body: bytes) -> dict[str, Any]:
         if meta.get(k) is not None and not isinstance(meta[k], dict):
             raise Refused(f"{k} must be an object")
     inner = meta.get("meta") or {}
-    if meta["kind"] in CAPTION_KINDS and inner.get("run") is not None and not ids.is_match(ids.RUN_ID, inner["run"]):
-        raise Refused("meta.run is not a run id")
+    for run in (meta.get("run"), inner.get("run") if meta["kind"] in CAPTION_KINDS else None):
+        if run is not None and not ids.is_match(ids.RUN_ID, run):
+            raise Refused("run is not a run id")
     return offer
 
 

@@ -350,3 +350,34 @@ def test_an_unknown_box_cannot_flood_the_log(center, tmp_path, caplog):
         s.close(0)
     refusals = [r for r in caplog.records if "refused a connection" in r.getMessage()]
     assert 1 <= len(refusals) <= 5
+
+
+def test_a_failed_fsync_turns_the_batch_acks_into_refusals(tmp_path, monkeypatch):
+    import cloud_sync.center.durable as durable_mod
+    from cloud_sync.center.durable import DurableReplies
+    from cloud_sync.center.storage import FileStorage
+
+    storage = FileStorage(tmp_path)
+    p = storage.partial("key", AID, SHA)
+    p.append(b"x" * 100)
+
+    class FullDisk:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        @staticmethod
+        def fsync(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(durable_mod, "os", FullDisk())
+    ctx = zmq.Context()
+    d = DurableReplies(ctx)
+    d.submit({p}, [[b"box", b"ACK", AID.encode(), b"0", b"100"], [b"box", b"PONG", b"t"]])
+    assert d.signal.poll(5000)
+    replies, failed = d.ready()
+    assert replies[0][:5] == [b"box", b"NACK", AID.encode(), b"0", b"-1"] and b"No space left" in replies[0][5]
+    assert replies[1] == [b"box", b"PONG", b"t"]  # replies that name no bytes go out unchanged
+    assert failed == [p.path] and d.alive
+    d.close(5)
+    storage.close()
+    ctx.term()
