@@ -34,10 +34,6 @@ log = logging.getLogger("cloud_sync.center")
 _ids = itertools.count()
 
 
-class FsyncFailed(OSError):
-    pass
-
-
 class DurableReplies:
     def __init__(self, ctx: zmq.Context) -> None:
         self._endpoint = f"inproc://durable-{next(_ids)}"

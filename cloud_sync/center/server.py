@@ -33,7 +33,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import recv_monitor_message
 
 from cloud_sync import keys
-from cloud_sync.center.durable import DurableReplies, FsyncFailed
+from cloud_sync.center.durable import DurableReplies
 from cloud_sync.center.index import Index, Upload
 from cloud_sync.center.storage import FileStorage, Partial
 from cloud_sync.zmq_transfer import (

@@ -24,7 +24,7 @@ import zmq
 from cloud_sync.center.server import CenterPaths
 from cloud_sync.center.storage import FileObjects
 from cloud_sync.config import SyncConfig
-from cloud_sync.zmq_transfer import BoxClient, Offer, Rejected
+from cloud_sync.zmq_transfer import Offer, Rejected
 
 from .conftest import ROOT, env, free_port, make_box, start_center, wait_for
 from .test_protocol import Raw, asset_file, client_for, offer, stored
