@@ -100,7 +100,6 @@ class WhisperEngine:
     ) -> Decoded:
         """Decode `audio`, continuing after `prefix`; `previous` is earlier text given as context."""
         prefix = list(prefix or [])
-        feats, _ = self.features(audio, settings.context_pad_s, settings.min_window_s)
         duration = len(audio) / SAMPLE_RATE
         # A cap on new tokens per second of audio stops runaway loops early
         # instead of letting them burn seconds of CPU.
@@ -111,6 +110,9 @@ class WhisperEngine:
             # spelling and style consistent across utterances.
             prompt = [self.tokenizer.sot_prev] + list(previous[-MAX_PREVIOUS_TOKENS:]) + prompt
         with self.scheduler.slot(Priority.CAPTION_FINAL if urgent else Priority.CAPTION_PARTIAL):
+            # The mel spectrogram (~15 ms of numpy) is model work too: outside the
+            # slot it ran at a third of a core beside a background job.
+            feats, _ = self.features(audio, settings.context_pad_s, settings.min_window_s)
             encoded = self._model.encode(ctranslate2.StorageView.from_array(feats))
             result = self._generate(encoded, prompt, settings, max_new, repetition_penalty=1.0)
             tokens = self._text_tokens(result, prefix)
@@ -163,9 +165,9 @@ class WhisperEngine:
         words = self.words(tokens)
         if not words:
             return []
-        feats, num_frames = self.features(audio, settings.context_pad_s, settings.min_window_s)
         # Alignment decides which words are committed as finals: as urgent as a final.
         with self.scheduler.slot(Priority.CAPTION_FINAL):
+            feats, num_frames = self.features(audio, settings.context_pad_s, settings.min_window_s)
             encoded = self._model.encode(ctranslate2.StorageView.from_array(feats))
             result = self._model.align(
                 encoded, self.tokenizer.sot_sequence, [list(tokens) + [self.tokenizer.eot]], [num_frames],

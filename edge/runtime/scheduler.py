@@ -31,6 +31,12 @@ from typing import ParamSpec, TypeVar
 __all__ = ["ClassStats", "Lease", "Priority", "Scheduler", "SchedulerStats"]
 
 T = TypeVar("T")
+
+# Caption work comes in chains (a partial, then the alignment that commits its
+# words; a backlog of partials) separated by a millisecond of Python. Without
+# a short hold after each release a background step slipped into every gap,
+# and each link of the chain waited a whole step.
+DEFAULT_LINGER_S = 0.01
 P = ParamSpec("P")
 
 
@@ -115,11 +121,18 @@ class Lease:
 class Scheduler:
     """Grants `slots` concurrent holders, most urgent class first, oldest first within a class."""
 
-    def __init__(self, slots: int = 1, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, slots: int = 1, *, linger_s: float = DEFAULT_LINGER_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """`linger_s`: after a release, other threads' less urgent work waits this long for the releaser to come back."""
         if slots < 1:
             raise ValueError(f"a scheduler needs at least one slot, got {slots}")
+        if linger_s < 0:
+            raise ValueError(f"linger_s cannot be negative, got {linger_s}")
         self.slots = slots
+        self.linger_s = linger_s
         self._clock = clock
+        self._linger: tuple[int, float, int] | None = None  # (class, until, thread) of the last release
         self._cv = threading.Condition(threading.Lock())
         self._waiting: list[tuple[int, int]] = []  # heap of (priority, sequence)
         self._tickets = itertools.count()
@@ -188,9 +201,15 @@ class Scheduler:
             heapq.heappush(self._waiting, ticket)
             counters.waiting += 1
             had_to_wait = False
-            while self._busy >= self.slots or self._waiting[0] != ticket:
+            while True:
+                if self._busy < self.slots and self._waiting[0] == ticket:
+                    held_back = self._held_back(priority)
+                    if held_back <= 0:
+                        break
+                    self._cv.wait(held_back)
+                else:
+                    self._cv.wait()
                 had_to_wait = True
-                self._cv.wait()
             heapq.heappop(self._waiting)
             counters.waiting -= 1
             self._busy += 1
@@ -208,10 +227,22 @@ class Scheduler:
     def _release(self, lease: Lease) -> None:
         counters = self._counters[lease.priority]
         with self._cv:
+            now = self._clock()
             self._busy -= 1
             counters.running -= 1
-            counters.busy_s += self._clock() - lease._since
+            counters.busy_s += now - lease._since
+            if self.linger_s > 0:
+                self._linger = (int(lease.priority), now + self.linger_s, threading.get_ident())
             self._cv.notify_all()
+
+    def _held_back(self, priority: Priority) -> float:
+        """Seconds `priority` must still leave the cores to the thread and class that just released them."""
+        if self._linger is None:
+            return 0.0
+        released_by, until, thread = self._linger
+        if priority <= released_by or thread == threading.get_ident():
+            return 0.0  # the releaser's own next link (a final, then a partial) goes at once
+        return until - self._clock()
 
     def _yield(self, lease: Lease) -> bool:
         with self._cv:
