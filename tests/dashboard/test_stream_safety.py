@@ -161,19 +161,17 @@ def full_disk(monkeypatch):
     return state
 
 
-@pytest.fixture
-def media_wav(box):
-    (box.data_dir / "media").mkdir(exist_ok=True)
-    return write_silence(box.data_dir / "media" / "quiet.wav", 30.0)
+# A camera that is not answering: its stream keeps running (retrying) until removed.
+CAMERA = "rtsp://127.0.0.1:9/cam"
 
 
-def test_adding_a_stream_on_a_full_disk_is_507_and_changes_nothing(client, box, full_disk, media_wav):
+def test_adding_a_stream_on_a_full_disk_is_507_and_changes_nothing(client, box, full_disk):
     """Finding: a bare 500 while the stream ran unsaved, and a 0-byte streams.json.tmp left behind."""
-    assert client.post("/api/streams", json={"name": "cam0", "source": str(media_wav)}).status_code == 201
+    assert client.post("/api/streams", json={"name": "cam0", "source": CAMERA}).status_code == 201
     before = (box.data_dir / "streams.json").read_bytes()
     full_disk["full"] = True
 
-    response = client.post("/api/streams", json={"name": "cam1", "source": str(media_wav)})
+    response = client.post("/api/streams", json={"name": "cam1", "source": CAMERA})
     assert response.status_code == 507
     assert "not added" in response.json()["detail"] and "disk is full" in response.json()["detail"]
     assert [s["name"] for s in client.get("/api/streams").json()["streams"]] == ["cam0"]
@@ -182,12 +180,12 @@ def test_adding_a_stream_on_a_full_disk_is_507_and_changes_nothing(client, box, 
     assert not (box.data_dir / "streams.json.tmp").exists()
     # A restart brings back exactly what ran.
     assert Supervisor(box.models, box.store, box.bus, state_file=box.data_dir / "streams.json").saved_streams() \
-        == {"cam0": str(media_wav)}
+        == {"cam0": CAMERA}
 
 
-def test_removing_a_stream_on_a_full_disk_is_507_and_it_keeps_running(client, box, full_disk, media_wav):
+def test_removing_a_stream_on_a_full_disk_is_507_and_it_keeps_running(client, box, full_disk):
     """Finding: DELETE gave 500, the stream left the list but kept storing captions and came back at restart."""
-    assert client.post("/api/streams", json={"name": "cam1", "source": str(media_wav)}).status_code == 201
+    assert client.post("/api/streams", json={"name": "cam1", "source": CAMERA}).status_code == 201
     before = (box.data_dir / "streams.json").read_bytes()
     full_disk["full"] = True
 
