@@ -131,7 +131,8 @@ def test_camera_passwords_are_masked_and_the_stream_list_is_owner_only(client, b
     assert added.status_code == 201, added.text
     assert added.json()["source"] == "rtsp://crew:***@127.0.0.1:9/cam"
     time.sleep(1.0)  # the camera refuses: the health message now names the source
-    for text in (client.get("/api/streams").text, client.get("/streams").text, added.text):
+    for text in (client.get("/api/streams").text, client.get("/streams").text, client.get("/api/status").text,
+                 added.text):
         assert "s3cret-pw" not in text
     listed = client.get("/api/streams").json()["streams"][0]
     assert listed["source"] == "rtsp://crew:***@127.0.0.1:9/cam"

@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from edge.dashboard.deps import get_box, require_user
+from edge.dashboard.routes.streams import public
 from edge.runtime.box import Box
 
 router = APIRouter()
@@ -32,7 +33,9 @@ def health(box: Box = Depends(get_box)) -> Health:
 @router.get("/api/status", tags=["status"], dependencies=[Depends(require_user)])
 def status(box: Box = Depends(get_box)) -> dict[str, Any]:
     """Everything the health page shows: CPU, memory, temperature, disk, models, streams."""
-    return box.health()
+    h = box.health()
+    h["streams"] = [public(s) for s in box.supervisor.streams()]  # camera passwords out
+    return h
 
 
 @router.get("/metrics", response_class=PlainTextResponse, tags=["status"], dependencies=[Depends(require_user)],

@@ -45,6 +45,9 @@ class StreamIn(BaseModel):
                         description="rtsp:// camera URL, alsa:/pulse: device, /dev/videoN, or a file in the "
                                     "box's media folder", examples=["rtsp://10.0.0.20/stream1"])
 
+    live: bool = Field(True, description="play a file source at real-time pace, as a camera would, so its "
+                                         "captions appear live (cameras and microphones are live anyway)")
+
     @field_validator("source")
     @classmethod
     def _source(cls, v: str) -> str:
@@ -78,7 +81,7 @@ def add_stream(body: StreamIn, request: Request, box: Box = Depends(get_box)) ->
     except SourceRefused:
         raise HTTPException(422, f"{REFUSED} (fix: {REFUSED_FIX})") from None
     try:
-        health = box.supervisor.add_stream(body.name, body.source)
+        health = box.supervisor.add_stream(body.name, body.source, live=body.live)
     except ConfigError as exc:
         running = any(s.name == body.name for s in box.supervisor.streams())
         raise HTTPException(409 if running else 422, redact(str(exc))) from None
