@@ -132,7 +132,7 @@ class Scheduler:
         self.slots = slots
         self.linger_s = linger_s
         self._clock = clock
-        self._linger: tuple[int, float, int] | None = None  # (class, until, thread) of the last release
+        self._linger: tuple[int, float, object] | None = None  # (class, until, thread token) of the last release
         self._cv = threading.Condition(threading.Lock())
         self._waiting: list[tuple[int, int]] = []  # heap of (priority, sequence)
         self._tickets = itertools.count()
@@ -232,15 +232,22 @@ class Scheduler:
             counters.running -= 1
             counters.busy_s += now - lease._since
             if self.linger_s > 0:
-                self._linger = (int(lease.priority), now + self.linger_s, threading.get_ident())
+                self._linger = (int(lease.priority), now + self.linger_s, self._thread_token())
             self._cv.notify_all()
+
+    def _thread_token(self) -> object:
+        # Not threading.get_ident(): a new thread may reuse a finished one's ident.
+        token = getattr(self._holders, "token", None)
+        if token is None:
+            token = self._holders.token = object()
+        return token
 
     def _held_back(self, priority: Priority) -> float:
         """Seconds `priority` must still leave the cores to the thread and class that just released them."""
         if self._linger is None:
             return 0.0
         released_by, until, thread = self._linger
-        if priority <= released_by or thread == threading.get_ident():
+        if priority <= released_by or thread is self._thread_token():
             return 0.0  # the releaser's own next link (a final, then a partial) goes at once
         return until - self._clock()
 

@@ -209,7 +209,7 @@ def test_after_a_release_less_urgent_work_waits_briefly_for_the_same_class_to_co
 
 
 def test_linger_holds_back_only_other_threads_less_urgent_work_and_ends_by_itself():
-    scheduler = Scheduler(linger_s=0.2)
+    scheduler = Scheduler(linger_s=0.6)  # long, so that a loaded machine's delays cannot blur it
 
     def timed(priority: Priority) -> float:
         t0 = time.monotonic()
@@ -224,12 +224,12 @@ def test_linger_holds_back_only_other_threads_less_urgent_work_and_ends_by_itsel
         return result[0]
 
     timed(P.GENERATION)
-    assert timed_elsewhere(P.CAPTION_FINAL) < 0.05  # more urgent than the releaser: never held back
-    assert 0.15 < timed_elsewhere(P.CAPTION_PARTIAL) < 1.0  # another thread, less urgent: waits, not forever
+    assert timed_elsewhere(P.CAPTION_FINAL) < 0.3  # more urgent than the releaser: never held back
+    assert 0.45 < timed_elsewhere(P.CAPTION_PARTIAL) < 2.0  # another thread, less urgent: waits, not forever
 
     timed(P.CAPTION_FINAL)
-    assert timed(P.CAPTION_PARTIAL) < 0.05  # the releasing thread's own next link goes at once
-    assert timed(P.GENERATION) < 0.05
+    assert timed(P.CAPTION_PARTIAL) < 0.3  # the releasing thread's own next link goes at once
+    assert timed(P.GENERATION) < 0.3
 
 
 def test_only_slots_holders_run_at_once():
