@@ -115,6 +115,7 @@ def test_files_in_a_configured_media_folder_are_accepted(tmp_path, no_models):
         c = TestClient(create_app(box, admin_password=PASSWORD))
         c.post("/api/login", json=LOGIN)
         assert c.post("/api/streams", json={"name": "a", "source": str(wav)}).status_code == 201
+        assert f"<code>{clips}</code>" in c.get("/streams").text  # the crew is told where files go
         (box.data_dir / "media").mkdir()
         other = write_silence(box.data_dir / "media" / "b.wav", 2.0)  # not the configured folder
         assert c.post("/api/streams", json={"name": "b", "source": str(other)}).status_code == 422

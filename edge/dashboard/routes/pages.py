@@ -59,7 +59,8 @@ def live(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
 
 @router.get("/streams", dependencies=user_router_deps)
 def streams(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
-    return render(request, "streams.html", "streams", streams=[public(s) for s in box.supervisor.streams()])
+    return render(request, "streams.html", "streams", streams=[public(s) for s in box.supervisor.streams()],
+                  media_dirs=[str(d) for d in request.app.state.source_policy.media_dirs])
 
 
 @router.get("/assets", dependencies=user_router_deps)
