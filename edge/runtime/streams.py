@@ -21,6 +21,17 @@ from edge.events import CaptionEvent, SourceStatus
 from edge.ingest.gstreamer import RetryPolicy
 from edge.runtime.pipeline import Pipeline, StreamSpec, events_of
 
+@dataclass(frozen=True, slots=True)
+class StreamFailed:
+    stream: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnded:
+    stream: str
+
+
 def caption_media(
     models: SpeechModels,
     media: str,
