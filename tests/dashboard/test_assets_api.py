@@ -183,17 +183,18 @@ def test_no_alarm_banner_on_a_healthy_disk(client):
 
 
 def test_search_covers_tags_names_and_what_was_said(client, box):
-    box.store.captions.append([CaptionEvent("final", "cam1", "The bridge stays closed.", 10.0, 12.0, 0.0)])
+    run = box.store.records.open_run("cam1", "rtsp://cam1/s", live=True)
+    box.store.records.append_captions(run, [CaptionEvent("final", "cam1", "The bridge stays closed.", 10.0, 12.0, 0.0)])
     track = box.store.add_bytes(b"WEBVTT\n", kind="caption_track", name="cam1-captions.vtt", mime="text/vtt",
-                                stream="cam1", start=0.0, end=60.0)
+                                stream="cam1", run=run.id, start=0.0, end=60.0)
     photo = _upload(client, png_bytes(), name="p.png", tags="harbour").json()
 
     def ids(**params):
         return [a["id"] for a in client.get("/api/assets", params=params).json()["assets"]]
 
-    assert ids(q="bridge") == [track.id]  # said on cam1 while the track was recording
+    assert ids(q="bridge") == [track.id]  # said in the run the track belongs to
     assert ids(q="HARBOUR") == [photo["id"]]
-    assert ids(q="captions.vtt") == [track.id]
+    assert ids(q="captions vtt") == [track.id]  # by the words of its name
     assert ids() == [photo["id"], track.id]  # newest first
     assert ids(kind="upload") == [photo["id"]]
     assert ids(stream="cam1") == [track.id]

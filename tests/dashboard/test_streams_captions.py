@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from edge.events import CaptionEvent
+from edge.events import CaptionEvent, StreamState
 from tests.dashboard.conftest import write_silence
 
 
@@ -64,21 +64,44 @@ def test_invalid_streams_get_422_saying_why(client, body, message):
     assert message in str(response.json()["detail"])
 
 
-def test_captions_endpoint_returns_the_finals_in_the_store(client, box):
-    box.store.captions.append([_final("cam1", "First line.", 0.0, 2.0), _final("cam1", "Second line.", 2.5, 4.0),
-                               _final("cam2", "Other camera.", 1.0, 3.0)])
-    everything = client.get("/api/captions").json()["captions"]
-    assert [c["text"] for c in everything] == ["First line.", "Other camera.", "Second line."]
-    assert everything[0] == {"id": "cam1:1", "stream": "cam1", "text": "First line.", "start": 0.0, "end": 2.0,
-                             "type": "final"}
+def test_captions_endpoint_pages_one_run_by_sequence_number(client, box):
+    records = box.store.records
+    cam1 = records.open_run("cam1", "rtsp://cam1/s", live=True)
+    records.append_captions(cam1, [_final("cam1", "First line.", 0.0, 2.0), _final("cam1", "Second line.", 2.5, 4.0)])
+    cam2 = records.open_run("cam2", "rtsp://cam2/s", live=True)
+    records.append_captions(cam2, [_final("cam2", "Other camera.", 1.0, 3.0)])
 
-    cam1 = client.get("/api/captions", params={"stream": "cam1"}).json()["captions"]
-    assert [c["id"] for c in cam1] == ["cam1:1", "cam1:2"]
-    # `since` keeps captions that end after it: pass the last end you have to get what came next.
-    after = client.get("/api/captions", params={"stream": "cam1", "since": 2.0}).json()["captions"]
-    assert [c["text"] for c in after] == ["Second line."]
-    newest = client.get("/api/captions", params={"limit": 1}).json()["captions"]
-    assert [c["text"] for c in newest] == ["Second line."]
+    page = client.get("/api/captions", params={"stream": "cam1"}).json()
+    assert page["run"] == cam1.id and [c["text"] for c in page["captions"]] == ["First line.", "Second line."]
+    first = page["captions"][0]
+    assert first == {"seq": first["seq"], "run": cam1.id, "stream": "cam1", "text": "First line.", "start": 0.0,
+                     "end": 2.0, "wall_start": first["wall_start"], "type": "final"}
+    assert abs(first["wall_start"] - cam1.origin) < 1e-6  # stream second 0 of the run, on the wall clock
+    # `after` is the last seq you have: the next page has what came after it.
+    after = client.get("/api/captions", params={"stream": "cam1", "after": first["seq"]}).json()
+    assert [c["text"] for c in after["captions"]] == ["Second line."]
+    assert after["next_after"] == after["captions"][-1]["seq"]
+    # Without a stream, the newest run of any stream; never two runs in one answer.
+    newest = client.get("/api/captions").json()
+    assert newest["run"] == cam2.id and [c["text"] for c in newest["captions"]] == ["Other camera."]
+    assert [c["text"] for c in client.get("/api/captions", params={"stream": "cam1", "limit": 1}).json()["captions"]] \
+        == ["Second line."]
+
+
+def test_a_restarted_stream_starts_a_new_run_and_the_runs_never_mix(client, box):
+    records = box.store.records
+    first = records.open_run("cam1", "rtsp://cam1/s", live=True)
+    records.append_captions(first, [_final("cam1", "Before the restart.", 5.0, 7.0)])
+    records.close_run(first.id, "stopped")
+    second = records.open_run("cam1", "rtsp://cam1/s", live=True)
+    records.append_captions(second, [_final("cam1", "After the restart.", 0.5, 2.0)])  # times start at 0 again
+    assert [c["text"] for c in client.get("/api/captions", params={"stream": "cam1"}).json()["captions"]] \
+        == ["After the restart."]
+    old = client.get("/api/captions", params={"run": first.id}).json()
+    assert [c["text"] for c in old["captions"]] == ["Before the restart."]
+    runs = client.get("/api/runs", params={"stream": "cam1"}).json()["runs"]
+    assert [r["id"] for r in runs] == [second.id, first.id] and runs[1]["close_reason"] == "stopped"
+    assert client.get("/api/captions", params={"run": "../x"}).status_code == 422
 
 
 def test_captions_for_an_unusable_stream_name_is_422(client):
@@ -89,23 +112,28 @@ def test_websocket_pushes_bus_events_live(client, box):
     with client.websocket_connect("/ws/captions") as ws:
         hello = ws.receive_json()
         assert hello == {"kind": "hello", "streams": []}
-        partial = {"kind": "caption", "type": "partial", "stream": "cam1", "text": "the cit", "start": 0.0,
-                   "end": 0.8, "emitted_at": time.time()}
+        partial = CaptionEvent("partial", "cam1", "the cit", 0.0, 0.8, time.time())
         box.bus.publish(partial)
-        box.bus.publish({**partial, "type": "final", "text": "The city council voted."})
-        assert ws.receive_json() == partial
-        assert ws.receive_json()["text"] == "The city council voted."
+        box.bus.publish(CaptionEvent("final", "cam1", "The city council voted.", 0.0, 1.9, time.time(),
+                                     run="0" * 26, seq=7))
+        assert ws.receive_json() == {"kind": "caption", **partial.to_json()}
+        final = ws.receive_json()
+        assert final["text"] == "The city council voted." and final["seq"] == 7 and final["run"] == "0" * 26
+
+
+def test_the_bus_carries_typed_events_only(box):
+    with pytest.raises(TypeError):
+        box.bus.publish({"kind": "caption", "text": "an untyped dict"})
 
 
 def test_websocket_can_follow_one_stream(client, box):
     with client.websocket_connect("/ws/captions?stream=cam2") as ws:
         ws.receive_json()
-        box.bus.publish({"kind": "caption", "type": "final", "stream": "cam1", "text": "not this", "start": 0,
-                         "end": 1, "emitted_at": 0})
-        box.bus.publish({"kind": "stream", "name": "cam2", "state": "playing"})
-        box.bus.publish({"kind": "caption", "type": "final", "stream": "cam2", "text": "this", "start": 0,
-                         "end": 1, "emitted_at": 0})
-        assert ws.receive_json() == {"kind": "stream", "name": "cam2", "state": "playing"}
+        box.bus.publish(CaptionEvent("final", "cam1", "not this", 0, 1, 0))
+        box.bus.publish(StreamState("cam2", "rtsp://cam2/s", "playing", "", 0.0, None, 0, 0, None))
+        box.bus.publish(CaptionEvent("final", "cam2", "this", 0, 1, 0))
+        state = ws.receive_json()
+        assert state["kind"] == "stream" and state["name"] == "cam2" and state["state"] == "playing"
         assert ws.receive_json()["text"] == "this"
 
 
