@@ -94,7 +94,7 @@ class Box:
         """Streams from the config file, then those the crew added from the dashboard last time."""
         wanted = {s.name: (s.source, s.live) for s in self.config.streams if s.enabled}
         for name, source in self.supervisor.saved_streams().items():
-            wanted.setdefault(name, (source, False))
+            wanted.setdefault(name, (source, True))  # the dashboard plays files at camera pace
         running = {h.name for h in self.supervisor.streams()}
         for name, (source, live) in wanted.items():
             if name not in running:
