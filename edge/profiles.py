@@ -98,8 +98,6 @@ class AsrSettings(_Strict):
 class Profile(_Strict):
     name: str
     description: str = ""
-    arch: list[str] = ["x86_64"]
-    detect: Literal["default", "jetson", "intel"] = "default"
     asr: AsrSettings
     vad: ModelChoice
     vad_settings: VadSettings = VadSettings()
