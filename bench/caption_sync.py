@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,22 +27,11 @@ import numpy as np
 
 from bench.corpus import build_corpus
 from tests.conftest import read_wav, write_wav
+from tests.e2e.test_box_kill import free_port as _port
+from tests.e2e.test_box_to_center import login, paired, run as _run, start
 
 BIN = Path(sys.executable).parent
 SECONDS = 75.0  # of the clean corpus clip, played in real time
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _run(*args: str) -> str:
-    proc = subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)}: {proc.stderr.strip()}")
-    return proc.stdout
 
 
 def measure(segment_s: float) -> dict:
@@ -53,21 +39,12 @@ def measure(segment_s: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         clip = write_wav(work / "clip.wav", read_wav(clean.wav)[: int(SECONDS * 16000)].astype(np.float32))
-        center, box = work / "center", work / "box"
-        center_key = _run("edge-center", "init", "--data", str(center)).strip().splitlines()[-1]
-        box_key = _run("edge", "init", "--data", str(box), "--box-id", "bench-box").strip().splitlines()[-1]
-        _run("edge-center", "allow", "--data", str(center), box_key)
-        bind = f"tcp://127.0.0.1:{_port()}"
-        _run("edge", "pair", "--data", str(box), "--center", bind, "--center-key", center_key)
+        center, box, bind = paired(work, "bench-box")
         config = work / "box.yaml"
         config.write_text(f"box_id: bench-box\nsync: {{caption_segment_s: {segment_s}}}\n"
                           f"streams:\n  - {{name: cam, source: '{clip}', live: true}}\n")
         port = _port()
-        procs = [subprocess.Popen([str(BIN / "edge-center"), "serve", "--data", str(center), "--bind", bind],
-                                  stderr=subprocess.DEVNULL),
-                 subprocess.Popen([str(BIN / "edge"), "run", "--data", str(box), "--config", str(config), "--host",
-                                   "127.0.0.1", "--port", str(port)], env={**os.environ, "EDGE_ADMIN_PASSWORD": "pw"},
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        procs = start(center, box, bind, config, port, quiet=True)
         try:
             return _poll(center, port)
         finally:
@@ -77,16 +54,7 @@ def measure(segment_s: float) -> dict:
 
 
 def _poll(center: Path, port: int) -> dict:
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            token = httpx.post(f"http://127.0.0.1:{port}/api/login",
-                               json={"username": "admin", "password": "pw"}).json()["token"]
-            break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
+    token = login(port, time.monotonic() + 90)
     api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"})
     at_box: dict[tuple[str, float], float] = {}
     at_center: dict[tuple[str, float], float] = {}

@@ -25,7 +25,6 @@ import argparse
 import json
 import random
 import shutil
-import statistics
 import sys
 import time
 from collections.abc import Callable

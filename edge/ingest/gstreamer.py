@@ -21,7 +21,6 @@ from __future__ import annotations
 import itertools
 import os
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,7 +39,7 @@ from gi.repository import GLib, Gst, GstApp, GstPbutils  # noqa: E402
 
 from edge.errors import MediaError, SourceUnavailable  # noqa: E402
 from edge.events import SAMPLE_RATE, AudioChunk, SourceStatus, VideoFrame  # noqa: E402
-from edge.ingest.sources import classify, redact  # noqa: E402
+from edge.ingest.sources import classify  # noqa: E402
 
 __all__ = ["MediaInfo", "RetryPolicy", "ensure_gst", "open_media", "probe_media"]
 

@@ -25,26 +25,52 @@ def run(*args: str) -> str:
     return proc.stdout
 
 
+def paired(work: Path, box_id: str) -> tuple[Path, Path, str]:
+    """A center and a box in `work`, initialised, allowed and paired as the README says: (center, box, bind)."""
+    center, box = work / "center", work / "box"
+    center_key = run("edge-center", "init", "--data", str(center)).strip().splitlines()[-1]
+    box_key = run("edge", "init", "--data", str(box), "--box-id", box_id).strip().splitlines()[-1]
+    run("edge-center", "allow", "--data", str(center), box_key)
+    bind = f"tcp://127.0.0.1:{free_port()}"
+    run("edge", "pair", "--data", str(box), "--center", bind, "--center-key", center_key)
+    return center, box, bind
+
+
+def start(center: Path, box: Path, bind: str, config: Path, port: int,
+          quiet: bool = False) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """`edge-center serve` and `edge run` (admin password "pw"); quiet drops their output."""
+    out = subprocess.DEVNULL if quiet else subprocess.PIPE
+    serve = subprocess.Popen([str(BIN / "edge-center"), "serve", "--data", str(center), "--bind", bind],
+                             stderr=out, text=True)
+    edge = subprocess.Popen([str(BIN / "edge"), "run", "--data", str(box), "--config", str(config),
+                             "--host", "127.0.0.1", "--port", str(port)],
+                            env={**os.environ, "EDGE_ADMIN_PASSWORD": "pw"}, stderr=out,
+                            stdout=subprocess.DEVNULL if quiet else None, text=True)
+    return serve, edge
+
+
+def login(port: int, deadline: float) -> str:
+    """A bearer token from the box on `port`, waiting for it to come up until `deadline` (monotonic)."""
+    while True:
+        try:
+            return httpx.post(f"http://127.0.0.1:{port}/api/login",
+                              json={"username": "admin", "password": "pw"}).json()["token"]
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline, "box did not come up"
+            time.sleep(0.3)
+
+
 def center_assets(center: Path) -> list[dict]:
     return [json.loads(line) for line in run("edge-center", "ls", "--data", str(center), "--json").splitlines()]
 
 
 def test_captions_from_a_live_stream_arrive_at_the_center_as_webvtt(tmp_path, news_clip):
     wav, _ = news_clip
-    center, box = tmp_path / "center", tmp_path / "box"
-    center_key = run("edge-center", "init", "--data", str(center)).strip().splitlines()[-1]
-    box_key = run("edge", "init", "--data", str(box), "--box-id", "truck-7").strip().splitlines()[-1]
-    run("edge-center", "allow", "--data", str(center), box_key)
-    bind = f"tcp://127.0.0.1:{free_port()}"
-    run("edge", "pair", "--data", str(box), "--center", bind, "--center-key", center_key)
+    center, box, bind = paired(tmp_path, "truck-7")
     config = tmp_path / "box.yaml"
     config.write_text(f"box_id: truck-7\nstreams:\n  - {{name: cam, source: '{wav}'}}\n")
     port = free_port()
-    serve = subprocess.Popen([str(BIN / "edge-center"), "serve", "--data", str(center), "--bind", bind],
-                             stderr=subprocess.PIPE, text=True)
-    edge = subprocess.Popen([str(BIN / "edge"), "run", "--data", str(box), "--config", str(config),
-                             "--host", "127.0.0.1", "--port", str(port)],
-                            env={**os.environ, "EDGE_ADMIN_PASSWORD": "pw"}, stderr=subprocess.PIPE, text=True)
+    serve, edge = start(center, box, bind, config, port)
     try:
         deadline = time.monotonic() + 120
         kinds: set[str] = set()
@@ -68,32 +94,16 @@ def test_captions_from_a_live_stream_arrive_at_the_center_as_webvtt(tmp_path, ne
 
 def test_the_newsroom_follows_a_live_stream_while_it_runs(tmp_path, news_clip):
     wav, _ = news_clip
-    center, box = tmp_path / "center", tmp_path / "box"
-    center_key = run("edge-center", "init", "--data", str(center)).strip().splitlines()[-1]
-    box_key = run("edge", "init", "--data", str(box), "--box-id", "truck-7").strip().splitlines()[-1]
-    run("edge-center", "allow", "--data", str(center), box_key)
-    bind = f"tcp://127.0.0.1:{free_port()}"
-    run("edge", "pair", "--data", str(box), "--center", bind, "--center-key", center_key)
+    center, box, bind = paired(tmp_path, "truck-7")
     config = tmp_path / "box.yaml"
     # live: the file plays at camera pace, so the stream is still running while we look at the center.
     config.write_text(f"box_id: truck-7\nsync: {{caption_segment_s: 2}}\n"
                       f"streams:\n  - {{name: cam, source: '{wav}', live: true}}\n")
     port = free_port()
-    serve = subprocess.Popen([str(BIN / "edge-center"), "serve", "--data", str(center), "--bind", bind],
-                             stderr=subprocess.PIPE, text=True)
-    edge = subprocess.Popen([str(BIN / "edge"), "run", "--data", str(box), "--config", str(config),
-                             "--host", "127.0.0.1", "--port", str(port)],
-                            env={**os.environ, "EDGE_ADMIN_PASSWORD": "pw"}, stderr=subprocess.PIPE, text=True)
+    serve, edge = start(center, box, bind, config, port)
     try:
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                token = httpx.post(f"http://127.0.0.1:{port}/api/login",
-                                   json={"username": "admin", "password": "pw"}).json()["token"]
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "box did not come up"
-                time.sleep(0.5)
+        token = login(port, deadline)
         api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"})
         seen_live: list[dict] = []
         while time.monotonic() < deadline + 60:
