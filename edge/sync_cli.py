@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.errors import EdgeError
+from edge.kinds import ASSET_KINDS
 
 Command = Callable[..., argparse.ArgumentParser]
-KINDS = ("caption_track", "transcript", "keyframe", "upload", "draft", "sensor_series", "media", "note")
 
 
 def register(sub: argparse._SubParsersAction, command: Command) -> None:
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction, command: Command) -> None:
     a_sub = a.add_subparsers(dest="assets_command", metavar="ACTION")
     add = a_sub.add_parser("add", help="store files as assets (they become pending sync); prints their ids")
     add.add_argument("--data", type=Path, required=True)
-    add.add_argument("--kind", choices=KINDS, default="upload")
+    add.add_argument("--kind", choices=ASSET_KINDS, default="upload")
     add.add_argument("--stream")
     add.add_argument("--tag", action="append", default=[], help="tag the assets (repeatable)")
     add.add_argument("files", nargs="+", type=Path, metavar="FILE")

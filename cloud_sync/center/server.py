@@ -208,10 +208,6 @@ class CenterServer:
     def stop(self) -> None:
         self._stop.set()
 
-    def known_boxes(self) -> set[str]:
-        """Names of the boxes the running server admits now."""
-        return set(self.allowed.names.values()) if self.allowed else set()
-
     def serve_forever(self) -> None:
         try:
             self._serve()

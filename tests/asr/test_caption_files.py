@@ -40,3 +40,11 @@ def test_cue_times_are_monotonic_even_when_finals_overlap():
 def test_punctuation_joins_without_a_space():
     assert join_text("evening", ",") == "evening,"
     assert join_text("the", "mayor's") == "the mayor's"
+
+
+def test_webvtt_cue_text_escapes_markup_and_cannot_end_a_cue_early():
+    vtt = to_webvtt([CaptionEvent("final", "cam", "Fish & chips <b>cost</b> more --> than ever.", 0.0, 3.0, 3.0)])
+    cue = vtt.split("\n\n")[1].splitlines()
+    assert cue[2] == "Fish &amp; chips &lt;b&gt;cost&lt;/b&gt; more --&gt; than"
+    assert cue[3] == "ever."
+    assert vtt.count("-->") == 1  # only the timing line

@@ -106,7 +106,7 @@ def make_box(root: Path, box_id: str, center_data: Path, endpoint: str, *, allow
     if allow:
         shutil.copyfile(public, CenterPaths(center_data).allowed / f"{box_id}.key")
         if server is not None:
-            wait_for(lambda: box_id in server.known_boxes(), 5, what=f"the center to admit {box_id}")
+            wait_for(lambda: server.allowed is not None and box_id in server.allowed.names.values(), 5, what=f"the center to admit {box_id}")
     files.pair(endpoint, CenterPaths(center_data).public_key)
     return files
 
