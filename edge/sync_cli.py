@@ -57,7 +57,8 @@ def _init(args: argparse.Namespace) -> int:
 
     files = BoxFiles(args.data)
     public = files.init(args.box_id)
-    AssetStore(files.store).close()  # creates it, and refuses if a running box holds it
+    with AssetStore(files.store) as store:  # creates it, and refuses if a running box holds it
+        import_legacy(args.data, store)  # a data directory written by older software, once
     print(f"box {args.box_id}: data in {args.data}")
     print(public)
     return 0
