@@ -21,6 +21,7 @@ from edge.ingest.gstreamer import RetryPolicy, open_media
 from edge.ingest.sources import classify
 from edge.runtime.processors import ProcessorEvent, RealtimeProcessor
 
+
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
     name: str
@@ -34,7 +35,7 @@ class StreamSpec:
 
     @property
     def timed(self) -> bool:
-        """Events carry the wall of a listener (emitted_at) rather than the decoder's position."""
+        """Events carry a listener's clock (emitted_at) rather than the decoder's position."""
         return self.live or self.live_source
 
 
