@@ -100,6 +100,7 @@ class Outbox:
         self.path = path
         self.config = config
         self._lock = threading.Lock()  # the syncer thread and paho's network thread share it
+        self._reconciled = False
         # The store's database (its schema is the store's); a standalone file gets the same schema.
         self._db = connect(path)
         migrate(self._db, path)
@@ -118,10 +119,16 @@ class Outbox:
         now = time.time() if now is None else now
         with self._lock, self._tx():
             if pending is None:
-                pending = [_Row(*r) for r in self._db.execute(
-                    "SELECT id, kind, sha256, size FROM assets WHERE sync = 'pending'"
-                    " AND id NOT IN (SELECT asset_id FROM outbox)")]
-                self._db.execute("DELETE FROM outbox WHERE asset_id NOT IN (SELECT id FROM assets WHERE sync = 'pending')")
+                # The store queues and unqueues rows in its own transactions; reconciling against the
+                # whole assets table is only needed once per process (after an import, or rows lost).
+                pending = []
+                if not self._reconciled:
+                    pending = [_Row(*r) for r in self._db.execute(
+                        "SELECT id, kind, sha256, size FROM assets WHERE sync = 'pending'"
+                        " AND id NOT IN (SELECT asset_id FROM outbox)")]
+                    self._db.execute(
+                        "DELETE FROM outbox WHERE asset_id NOT IN (SELECT id FROM assets WHERE sync = 'pending')")
+                    self._reconciled = True
                 known: set[str] = set()
             else:
                 pending = list(pending)
