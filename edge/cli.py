@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -11,6 +12,11 @@ from pathlib import Path
 from edge.errors import EdgeError
 
 log = logging.getLogger("edge")
+
+# Modules that add `edge` subcommands; a feature adds its own line here.
+COMMAND_MODULES: tuple[str, ...] = (
+    "edge.sync_cli",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,9 +61,9 @@ def _parser() -> argparse.ArgumentParser:
 
     command("profiles", _profiles, "List device profiles and show the detected one.")
 
-    from edge.sync_cli import register as register_sync
-
-    register_sync(sub, command)
+    # Each feature keeps its commands in its own module with register(sub, command).
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub, command)
 
     r = command("run", _run, "Run the box: streams, captions, store and the crew's dashboard.")
     r.add_argument("--data", type=Path, required=True, help="the box's data directory (store, users, demo clip)")
