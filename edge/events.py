@@ -123,4 +123,32 @@ class StreamState:
         return {"kind": self.KIND, **self.to_json()}
 
 
-BusEvent = CaptionEvent | StreamState
+@dataclass(frozen=True, slots=True)
+class StreamLevel:
+    """How loud a stream's audio is, so a crew sees the microphone hears before any word appears.
+
+    dBFS of the loudest ~100 ms block since the previous level (at most 5 a second): `rms_dbfs` is
+    its mean power, `peak_dbfs` its largest sample; digital silence is reported as SILENCE_DBFS.
+    """
+
+    KIND: ClassVar[str] = "level"
+    SILENCE_DBFS: ClassVar[float] = -120.0
+
+    stream: str
+    at: float  # stream seconds at the end of the measured block
+    rms_dbfs: float
+    peak_dbfs: float
+    run: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"stream": self.stream, "at": round(self.at, 3), "rms_dbfs": round(self.rms_dbfs, 1),
+                               "peak_dbfs": round(self.peak_dbfs, 1)}
+        if self.run is not None:
+            out["run"] = self.run
+        return out
+
+    def bus_json(self) -> dict[str, Any]:
+        return {"kind": self.KIND, **self.to_json()}
+
+
+BusEvent = CaptionEvent | StreamState | StreamLevel

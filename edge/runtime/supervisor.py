@@ -21,7 +21,7 @@ from edge.asr.processor import CaptionProcessor
 from edge.asr.streaming import StreamClock
 from edge.config import STREAM_NAME
 from edge.errors import ConfigError, EdgeError
-from edge.events import CaptionEvent, SourceStatus, StreamState
+from edge.events import CaptionEvent, SourceStatus, StreamLevel, StreamState
 from edge.ingest.gstreamer import RetryPolicy
 from edge.runtime import stream_list
 from edge.runtime.bus import EventBus
@@ -172,7 +172,11 @@ class Supervisor:
             clock = StreamClock()
             captions = self._models.caption_stream(health.name, live=spec.timed,
                                                    clock=clock.now if spec.timed else None)
-            Pipeline(spec, [CaptionProcessor(captions)], clock=clock, retry=self._retry,
+
+            def on_level(level: StreamLevel) -> None:
+                self._bus.publish(replace(level, run=health.run))
+
+            Pipeline(spec, [CaptionProcessor(captions, on_level=on_level)], clock=clock, retry=self._retry,
                      stop=stream.stop).run(on_event, on_status)
             if stream.stop.is_set():
                 reason = "stopped"
