@@ -172,6 +172,19 @@ MIGRATIONS: list[str] = [
         report   TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # The box's event log (edge/runtime/event_log.py): streams up and down, uploads, sync, alerts.
+    """
+    CREATE TABLE event_log (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at      REAL NOT NULL,
+        kind    TEXT NOT NULL,
+        level   TEXT NOT NULL CHECK (level IN ('info', 'warning', 'alert')),
+        stream  TEXT,
+        message TEXT NOT NULL,
+        data    TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX event_log_kind ON event_log (kind, id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
