@@ -151,4 +151,58 @@ class StreamLevel:
         return {"kind": self.KIND, **self.to_json()}
 
 
-BusEvent = CaptionEvent | StreamState | StreamLevel
+@dataclass(frozen=True, slots=True)
+class SensorReading:
+    """A stored sensor reading (edge/ingest/sensors.py). Sensors speak wall-clock time, not stream time.
+
+    `value`/`unit` are normalised (edge/ingest/units.py); `late` marks a reading older than the
+    newest one of its series (stored, but it neither moves "last" nor fires rules).
+    """
+
+    KIND: ClassVar[str] = "sensor"
+
+    device: str
+    quantity: str
+    value: float
+    unit: str
+    ts: float  # wall-clock time of the measurement (unix seconds)
+    seq: int | None = None  # the device's own counter, if it sends one
+    record: int | None = None  # the store's record seq once stored
+    late: bool = False
+    demo: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"device": self.device, "quantity": self.quantity, "value": self.value, "unit": self.unit,
+                "ts": round(self.ts, 3), "seq": self.seq, "record": self.record, "late": self.late,
+                "demo": self.demo}
+
+    def bus_json(self) -> dict[str, Any]:
+        return {"kind": self.KIND, **self.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class SensorAlert:
+    """A threshold rule crossed (state "raised") or back inside its hysteresis band ("cleared")."""
+
+    KIND: ClassVar[str] = "sensor_alert"
+
+    rule: str
+    device: str
+    quantity: str
+    state: Literal["raised", "cleared"]
+    value: float
+    unit: str
+    ts: float
+    text: str  # the fact as a draft may cite it, e.g. "Wind speed 62 km/h at 14:03 (station ws-1)"
+    record: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "device": self.device, "quantity": self.quantity, "state": self.state,
+                "value": self.value, "unit": self.unit, "ts": round(self.ts, 3), "text": self.text,
+                "record": self.record}
+
+    def bus_json(self) -> dict[str, Any]:
+        return {"kind": self.KIND, **self.to_json()}
+
+
+BusEvent = CaptionEvent | StreamState | StreamLevel | SensorReading | SensorAlert
