@@ -185,6 +185,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX event_log_kind ON event_log (kind, id);
     """,
+    # Dashboard sessions survive a restart (edge/dashboard/sessions.py). Only a hash of each token is
+    # kept, so a copy of the database logs nobody in. Expiry is absolute and idle (last_seen).
+    """
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        username   TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_seen  REAL NOT NULL,
+        expires_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_user ON sessions (username);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
