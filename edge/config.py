@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.errors import ConfigError
 
@@ -70,6 +70,65 @@ class SyncSettings(_Strict):
     caption_segment_s: float = Field(default=5.0, ge=0.5, le=30)
 
 
+class SensorRule(_Strict):
+    """A threshold on one quantity, e.g. wind_speed above 50 km/h, clearing below 45 (hysteresis)."""
+
+    name: str = Field(default="", max_length=64)  # default: "<quantity> above/below <limit> <unit>"
+    quantity: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    above: float | None = None
+    below: float | None = None
+    unit: str  # any unit edge/ingest/units.py knows; compared after conversion
+    # Once raised, the alert clears only when the value is back by this much (no flapping at the limit).
+    hysteresis: float = Field(default=0.0, ge=0)
+    device: str | None = None  # only this device (default: every device sending the quantity)
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, unit: str) -> str:
+        from edge.ingest.units import UnknownUnit, normalise
+
+        try:
+            normalise(0.0, unit)
+        except UnknownUnit as exc:
+            raise ValueError(str(exc)) from None
+        return unit
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> "SensorRule":
+        if (self.above is None) == (self.below is None):
+            raise ValueError("a rule needs exactly one of 'above' or 'below'")
+        return self
+
+
+class LanListener(_Strict):
+    """The broker's listener on the site LAN: devices log in with a password and may write only their own topics."""
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=1884, ge=1, le=65535)
+    devices: list[str] = []  # device ids; each gets a password in <data>/broker/devices/<id>.env
+
+
+class BrokerSettings(_Strict):
+    # The box's own Mosquitto: started by `edge run` unless something already listens on this port.
+    start: bool = True
+    port: int = Field(default=1883, ge=1, le=65535)
+    lan: LanListener | None = None
+
+
+class SensorsConfig(_Strict):
+    enabled: bool = True
+    # Broker to subscribe to (default: the box's own broker on 127.0.0.1); `edge run --mqtt` overrides.
+    mqtt: str | None = None
+    broker: BrokerSettings = BrokerSettings()
+    # Per device: sustained readings per second, and the burst allowed above it; the rest is dropped and reported.
+    max_rate: float = Field(default=50.0, gt=0)
+    burst: int = Field(default=200, ge=1)
+    # Timestamps this far ahead of the box clock (clock skew) or this old are refused.
+    max_future_s: float = Field(default=300.0, ge=0)
+    max_age_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    rules: list[SensorRule] = []
+
+
 class BoxConfig(_Strict):
     box_id: str = "edge-box"
     profile: str | None = None
@@ -77,6 +136,7 @@ class BoxConfig(_Strict):
     dashboard: DashboardConfig = DashboardConfig()
     store: StoreConfig = StoreConfig()
     sync: SyncSettings = SyncSettings()
+    sensors: SensorsConfig = SensorsConfig()
 
     @field_validator("streams")
     @classmethod
