@@ -26,6 +26,7 @@ from edge.store.search import fts_query
 CAPTION = "caption"
 SENSOR = "sensor"  # a sensor reading: stream = device id, data = {quantity, value, unit, ...}
 ALERT = "alert"  # a fact a draft may cite (e.g. a sensor threshold crossed): text says it in words
+QUOTE_MARK = "quote_mark"  # a crew marked a caption as a quote: data = {caption_seq, text, by}
 _RUN_COLUMNS = "id, stream, source, live, opened_at, origin, closed_at, close_reason, tracks_built"
 _RECORD_COLUMNS = 'seq, type, run, stream, start, "end", wall_start, wall_end, text, data'
 
