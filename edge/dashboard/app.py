@@ -16,7 +16,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge.dashboard.auth import Auth, AuthGate, LoginLimiter, Sessions, UserStore, bootstrap_admin
 from edge.dashboard.routes import assets, captions, metrics, pages, streams
+from edge.dashboard.routes import alerts as alert_routes
+from edge.dashboard.routes import events_log
+from edge.dashboard.timefmt import clock_html, span
 from edge.dashboard.routes import auth as auth_routes
 from edge.dashboard.limits import MAX_BODY, BodyLimit, DiskReservations
 from edge.dashboard.uploads import clean_temp
 from edge.ingest.sources import SourcePolicy
 from edge.runtime.box import Box
+from edge.runtime.monitor import Monitor
 
 HERE = Path(__file__).resolve().parent
 UPLOAD_TMP = "uploads.tmp"  # inside the store root: same disk as the blobs
@@ -83,8 +86,12 @@ def create_app(box: Box, *, admin_password: str | None = None, secure_cookies: b
     app.state.disk_reservations = DiskReservations()
     app.state.source_policy = source_policy(box)
     clean_temp(app.state.upload_tmp)
+    # Optional pages shown in the navigation only once they exist (their module adds its key, e.g. "drafts").
+    app.state.features = set()
+    # CPU over an interval, alerts and the event log: measured from the start, not from the first page view.
+    Monitor.of(box).start()
 
-    for module in (auth_routes, streams, captions, assets, metrics, pages):
+    for module in (auth_routes, streams, captions, assets, metrics, alert_routes, events_log, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
@@ -141,7 +148,8 @@ def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=HERE / "templates")
     env = templates.env
     env.filters["filesize"] = filesize
-    env.filters["clock"] = lambda t: datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "–"
+    env.filters["clock"] = clock_html  # one time format on every page (see timefmt)
+    env.filters["span"] = span  # a length of time with units
     env.filters["duration"] = duration
     env.filters["stream_time"] = lambda s: "–" if s is None else duration(s)
     return templates

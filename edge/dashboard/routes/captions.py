@@ -7,13 +7,18 @@ import contextlib
 from collections.abc import AsyncGenerator
 from typing import Literal, cast
 
-from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
+import json
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, WebSocket
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from edge.dashboard.deps import get_box, require_user
 from edge.runtime.box import Box
 from edge.events import BusEvent
 from edge.ids import RUN_ID, STREAM_NAME, is_match
+from edge.store import DiskFullError, StoreError
+from edge.store.records import CAPTION, QUOTE_MARK, Record
 
 router = APIRouter(tags=["captions"])
 
@@ -27,6 +32,7 @@ class Caption(BaseModel):
     end: float
     wall_start: float
     type: Literal["final"] = "final"
+    marked: bool = Field(False, description="a crew member marked it as a quote")
 
 
 class CaptionsOut(BaseModel):
@@ -55,9 +61,60 @@ def list_captions(
     if run is None:
         return CaptionsOut(run=None, captions=[], next_after=after)
     rows = box.store.records.read(run=run, stream=stream, after=after, limit=None)[-limit:]
-    return CaptionsOut(run=run, captions=[Caption(**{k: getattr(r, k) for k in Caption.model_fields if k != "type"})
+    marked = marked_seqs(box, run) if rows else set()
+    fields = [k for k in Caption.model_fields if k not in ("type", "marked")]
+    return CaptionsOut(run=run, captions=[Caption(**{k: getattr(r, k) for k in fields}, marked=r.seq in marked)
                                           for r in rows],
                        next_after=rows[-1].seq if rows else after)
+
+
+def marked_seqs(box: Box, run: str) -> set[int]:
+    return {int(m.data.get("caption_seq", -1)) for m in box.store.records.read(run=run, type=QUOTE_MARK, limit=None)}
+
+
+class QuoteMarkOut(BaseModel):
+    seq: int = Field(description="the quote mark's own record seq")
+    caption_seq: int
+    run: str
+    stream: str
+    text: str
+    wall_start: float
+    by: str
+
+
+@router.post("/api/captions/{seq}/mark", response_model=QuoteMarkOut, dependencies=[Depends(require_user)],
+             responses={404: {"description": "no caption with that seq"},
+                        507: {"description": "the disk is full: the mark was not stored"}})
+async def mark_quote(request: Request, seq: int = Path(ge=1, le=2**62), box: Box = Depends(get_box)) -> QuoteMarkOut:
+    """Mark a final caption as a quote (stored as a `quote_mark` record with the caption's seq, for drafts).
+    Marking twice returns the first mark."""
+    return await run_in_threadpool(_mark, box, seq, request.state.user)
+
+
+def _mark(box: Box, seq: int, user: str) -> QuoteMarkOut:
+    found = box.store.records.read(after=seq - 1, type=None, limit=1)
+    if not found or found[0].seq != seq or found[0].type != CAPTION:
+        raise HTTPException(404, f"there is no caption number {seq} (fix: reload the page and mark a caption shown)")
+    caption = found[0]
+    for mark in box.store.records.read(run=caption.run, type=QUOTE_MARK, limit=None):
+        if mark.data.get("caption_seq") == seq:
+            return _mark_out(mark)
+    data = {"caption_seq": seq, "text": caption.text, "by": user}
+    # The caption's words live in data, not in the record's text, so a search finds the caption once.
+    row = (QUOTE_MARK, caption.run, caption.stream, caption.start, caption.end, caption.wall_start,
+           caption.wall_end, "", json.dumps(data))
+    try:
+        (mark,) = box.store.records.append([row])
+    except DiskFullError as exc:
+        raise HTTPException(507, f"the quote was not marked: {exc}") from None
+    except StoreError as exc:
+        raise HTTPException(500, f"the quote was not marked: {exc}") from None
+    return _mark_out(mark)
+
+
+def _mark_out(mark: Record) -> QuoteMarkOut:
+    return QuoteMarkOut(seq=mark.seq, caption_seq=int(mark.data["caption_seq"]), run=mark.run, stream=mark.stream,
+                        text=str(mark.data.get("text", "")), wall_start=mark.wall_start, by=str(mark.data.get("by", "")))
 
 
 class RunOut(BaseModel):
