@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--stream", default="main", help="stream name carried in every event (one source)")
     t.add_argument("--max-retries", type=int, default=None,
                    help="give up on a live source after this many failed reconnects (default: never)")
+    t.add_argument("--connect-timeout", type=float, default=15.0, metavar="SECONDS",
+                   help="give up on a live source that has not played within this many seconds of starting "
+                        "(default: 15); once it has played, a drop is retried")
     t.add_argument("-o", "--output", type=Path, help="write captions here instead of standard output")
 
     m = command("models", _models, "List or provision the model registry.")
@@ -84,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _transcribe(args: argparse.Namespace) -> int:
-    from edge.asr.captions import to_srt, to_webvtt
+    from edge.asr.captions import PunctuationJoin, to_srt, to_webvtt
     from edge.asr.models import SpeechModels
     from edge.events import CaptionEvent, SourceStatus
     from edge.ingest.gstreamer import RetryPolicy
@@ -102,22 +105,36 @@ def _transcribe(args: argparse.Namespace) -> int:
     failures: list[StreamFailed] = []
     lines = _CaptionLines(out)
     try:
-        for ev in run_streams(models, sources, live=args.live, retry=RetryPolicy(max_attempts=args.max_retries)):
+        if args.connect_timeout <= 0:
+            raise EdgeError(f"--connect-timeout must be positive, got {args.connect_timeout:g}",
+                            "give the seconds a camera may take to answer, e.g. --connect-timeout 15")
+        retry = RetryPolicy(max_attempts=args.max_retries, connect_timeout=args.connect_timeout)
+        played: set[str] = set()  # streams that delivered media: only their drops are worth a line
+        punctuation = PunctuationJoin()
+
+        def emit(ev: CaptionEvent) -> None:
+            if fmt in {"vtt", "srt"}:
+                finals.append(ev)
+            elif fmt == "json":
+                out.write(json.dumps(ev.to_json()) + "\n")
+            elif ev.type == "final":
+                lines.add(ev, f"{ev.stream}: " if len(sources) > 1 else "")
+            out.flush()
+
+        for ev in run_streams(models, sources, live=args.live, retry=retry):
             if isinstance(ev, StreamFailed):
                 failures.append(ev)
                 prefix = f"{ev.stream}: " if len(sources) > 1 else ""
                 print(f"edge: error: {prefix}{ev.error}", file=sys.stderr)
             elif isinstance(ev, SourceStatus):
-                if ev.state == "retrying":
-                    print(f"edge: {ev.stream}: source dropped, retrying (attempt {ev.attempt}): {ev.message}", file=sys.stderr)
+                if ev.state == "playing":
+                    played.add(ev.stream)
+                elif ev.state == "retrying" and ev.stream in played:
+                    # A source that never connected stays quiet until it plays or its one error line.
+                    print(f"edge: {ev.stream}: {ev.message} (attempt {ev.attempt})", file=sys.stderr)
             elif isinstance(ev, CaptionEvent):
-                if fmt in {"vtt", "srt"}:
-                    finals.append(ev)
-                elif fmt == "json":
-                    out.write(json.dumps(ev.to_json()) + "\n")
-                elif ev.type == "final":
-                    lines.add(ev, f"{ev.stream}: " if len(sources) > 1 else "")
-                out.flush()
+                for caption in punctuation.feed(ev):
+                    emit(caption)
         lines.flush()
         if fmt in {"vtt", "srt"} and not failures:
             out.write(to_webvtt(finals) if fmt == "vtt" else to_srt(finals))

@@ -1,68 +1,70 @@
-"""Caption files (WebVTT, SRT) from final caption events."""
+"""Caption text and caption files (WebVTT, SRT) from final caption events.
+
+How finals become cues is one rule, in cues.py; how caption texts are joined
+(punctuation sticks to the word before it) is one function, `join_text`.
+"""
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
+from edge.asr.cues import LINE_CHARS, MAX_CUE_S, Cue, build_cues, is_punctuation, join_words
 from edge.events import CaptionEvent
 
-LINE_CHARS = 42  # broadcast subtitle guidelines: about 42 characters per line
-CUE_CHARS = 2 * LINE_CHARS  # two lines per cue
-MAX_CUE_S = 7.0
-MAX_GAP_S = 1.0
-MIN_CUE_S = 0.5
-_NO_SPACE_BEFORE = (",", ".", ";", ":", "!", "?", "'", "%", ")")
+__all__ = ["LINE_CHARS", "MAX_CUE_S", "Cue", "PunctuationJoin", "cues", "join_text", "to_srt", "to_webvtt",
+           "vtt_escape"]
+
+join_text = join_words
+cues = build_cues
 
 
-@dataclass(frozen=True, slots=True)
-class Cue:
-    start: float
-    end: float
-    text: str
+class PunctuationJoin:
+    """Keeps punctuation with the words it follows in the live events of one or more streams.
+
+    A final that is only punctuation (a lone "," committed on its own) is
+    never sent alone: it is held and leads the stream's next final, whose
+    text then starts with it (", shared the prize"), so every consumer that
+    joins with `join_text` reads "pounds, shared". Partials are tidied the
+    same way. What is still held when a stream ends is punctuation only, and
+    is dropped.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, CaptionEvent] = {}
+
+    def feed(self, ev: CaptionEvent) -> Iterator[CaptionEvent]:
+        text = tidy(ev.text)
+        if ev.type != "final":
+            if text != ev.text:
+                ev = replace(ev, text=text)
+            yield ev
+            return
+        held = self._held.pop(ev.stream, None)
+        if held is not None:
+            text = tidy(held.text + (" " if not is_punctuation(text) else "") + text)
+            ev = replace(ev, text=text, start=min(held.start, ev.start))
+        elif text != ev.text:
+            ev = replace(ev, text=text)
+        if _only_punctuation(text):
+            self._held[ev.stream] = ev
+            return
+        yield ev
+
+    def end(self, stream: str) -> None:
+        self._held.pop(stream, None)
 
 
-def join_text(left: str, right: str) -> str:
-    """Join two caption texts the way they were spoken: no space before punctuation."""
-    if not left:
-        return right
-    if not right:
-        return left
-    return left + right if right.startswith(_NO_SPACE_BEFORE) else f"{left} {right}"
+def _only_punctuation(text: str) -> bool:
+    return bool(text.strip()) and not any(c.isalnum() for c in text)
 
 
-def cues(events: Iterable[CaptionEvent]) -> list[Cue]:
-    """Finals grouped into readable cues (a sentence, at most two lines and 7 s),
-    with monotonic, non-overlapping times."""
-    groups: list[list[CaptionEvent]] = []
-    for ev in events:
-        if ev.type != "final" or not ev.text.strip():
-            continue
-        cur = groups[-1] if groups else None
-        if cur and _fits(cur, ev):
-            cur.append(ev)
-        else:
-            groups.append([ev])
-    out: list[Cue] = []
-    for group in groups:
-        text = ""
-        for ev in group:
-            text = join_text(text, ev.text.strip())
-        start = max(group[0].start, out[-1].end if out else 0.0)
-        end = max(group[-1].end, start + MIN_CUE_S)
-        out.append(Cue(start, end, "\n".join(textwrap.wrap(text, LINE_CHARS))))
+def tidy(text: str) -> str:
+    """One caption text with no space before punctuation: "pounds , shared" -> "pounds, shared"."""
+    out = ""
+    for token in text.split():
+        out = join_text(out, token)
     return out
-
-
-def _fits(group: list[CaptionEvent], ev: CaptionEvent) -> bool:
-    text = " ".join(e.text for e in group)
-    return (
-        not text.rstrip().endswith((".", "?", "!"))
-        and ev.start - group[-1].end <= MAX_GAP_S
-        and ev.end - group[0].start <= MAX_CUE_S
-        and len(text) + 1 + len(ev.text) <= CUE_CHARS
-    )
 
 
 def _stamp(seconds: float, sep: str) -> str:
@@ -82,13 +84,13 @@ def vtt_escape(text: str) -> str:
 
 def to_webvtt(events: Iterable[CaptionEvent]) -> str:
     parts = ["WEBVTT", ""]
-    for i, cue in enumerate(cues(events), 1):
+    for i, cue in enumerate(build_cues(events), 1):
         parts += [str(i), f"{_stamp(cue.start, '.')} --> {_stamp(cue.end, '.')}", vtt_escape(cue.text), ""]
     return "\n".join(parts)
 
 
 def to_srt(events: Iterable[CaptionEvent]) -> str:
     parts: list[str] = []
-    for i, cue in enumerate(cues(events), 1):
+    for i, cue in enumerate(build_cues(events), 1):
         parts += [str(i), f"{_stamp(cue.start, ',')} --> {_stamp(cue.end, ',')}", cue.text, ""]
     return "\n".join(parts)

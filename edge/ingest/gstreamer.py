@@ -24,7 +24,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
@@ -39,6 +39,7 @@ from gi.repository import GLib, Gst, GstApp, GstPbutils  # noqa: E402
 
 from edge.errors import MediaError, SourceUnavailable  # noqa: E402
 from edge.events import SAMPLE_RATE, AudioChunk, SourceStatus, VideoFrame  # noqa: E402
+from edge.ingest.reach import diagnose  # noqa: E402
 from edge.ingest.sources import classify  # noqa: E402
 
 __all__ = ["MediaInfo", "RetryPolicy", "ensure_gst", "open_media", "probe_media"]
@@ -77,12 +78,19 @@ class RetryPolicy:
     `max_attempts` counts consecutive reconnects without data in between
     (None = forever); a connection that delivered data resets the count, so a
     camera that drops once a day is never given up on.
+
+    `connect_timeout` is the first-connect deadline: a source that has never
+    played is given up on once this many seconds have passed since it was
+    opened (None = keep trying, as a box does for cameras that boot after it).
+    A wrong port or path then fails with its reason instead of "retrying"
+    forever, while a camera still booting gets that long to appear.
     """
 
     max_attempts: int | None = None
     initial_delay: float = 0.5
     max_delay: float = 10.0
     factor: float = 2.0
+    connect_timeout: float | None = None
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before reconnect number `attempt` (1-based)."""
@@ -174,13 +182,22 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _classify_error(err: GLib.Error, source: _Source, had_data: bool) -> _Failure:
+def _classify_error(err: GLib.Error, source: _Source, had_data: bool, debug: str | None = None) -> _Failure:
     """Map a GStreamer error to a message a crew member can act on."""
     label = source.label
     reason = _one_line(err.message or "unknown error")
 
     def is_(domain: Callable[[], int], *codes: object) -> bool:
         return any(err.matches(domain(), code) for code in codes)
+
+    server_answered = is_(Gst.resource_error_quark, Gst.ResourceError.NOT_AUTHORIZED, Gst.ResourceError.NOT_FOUND)
+    if not source.is_file and source.uri is not None and not had_data and not server_answered:
+        # GStreamer words an unknown host, a refused port and a missing server the same way
+        # (souphttpsrc even as a stream error that reads like a damaged file): ask the network.
+        unreachable = diagnose(source.uri)
+        if unreachable is not None:
+            problem, fix = unreachable
+            return _Failure(SourceUnavailable(f"cannot open {label!r}: {problem}", fix), source.live)
 
     if is_(Gst.core_error_quark, Gst.CoreError.MISSING_PLUGIN) or is_(Gst.stream_error_quark,
                                                                        Gst.StreamError.CODEC_NOT_FOUND):
@@ -199,6 +216,13 @@ def _classify_error(err: GLib.Error, source: _Source, had_data: bool) -> _Failur
     if not source.is_file and source.uri is not None:
         return _network_failure(label, reason, had_data, source.live, is_)
     if source.element is not None:
+        # The debug string reads "file.c(790): func (): /GstPipeline:x/GstAlsaSrc:y: <what happened>".
+        detail = _one_line(debug or "")
+        detail = detail.rsplit(": /", 1)[-1].split(": ", 1)[-1] if ": /" in detail else detail
+        if "No such file or directory" in detail or "No such device" in detail:
+            return _Failure(SourceUnavailable(f"cannot open {label!r}: no such capture device ({detail})",
+                                              "list the devices with `arecord -l` (audio) or `ls /dev/video*`, "
+                                              "and plug in or name the right one"), True)
         return _Failure(SourceUnavailable(f"cannot open {label!r}: capture device failed ({reason})",
                                           "check the device is connected and not used by another program"), True)
     return _Failure(_open_error(label, f"read error ({reason})", "check the file and the disk it is on"), False)
@@ -532,8 +556,8 @@ class _Connection:
 
     def _handle(self, message: Gst.Message) -> _Outcome | None:
         if message.type == Gst.MessageType.ERROR:
-            err, _debug = message.parse_error()
-            return _Outcome("failed", self._played, _classify_error(err, self._source, self._played))
+            err, debug = message.parse_error()
+            return _Outcome("failed", self._played, _classify_error(err, self._source, self._played, debug))
         if message.type == Gst.MessageType.EOS:
             missing = self._missing_tracks()
             if missing is not None:
@@ -663,22 +687,28 @@ class _Session:
 
     def _run(self) -> None:
         attempt = 0
+        ever_played = False
+        opened = time.monotonic()
         try:
             while True:
                 if not self._status("connecting", self._source.label, attempt):
                     return
                 self._timeline.new_connection()
-                connection = _Connection(self._source, self._opts, self._timeline, self._put, self._stop, attempt)
+                connection = _Connection(self._source, self._connection_options(ever_played, opened),
+                                         self._timeline, self._put, self._stop, attempt)
                 outcome = connection.run()
+                ever_played = ever_played or outcome.played
                 if outcome.kind == "stopped":
                     return
-                reason = self._give_up_or_reason(outcome)
-                if reason is None:
+                error = self._give_up_or_retry(outcome)
+                if error is None:
                     self._status("ended", self._source.label, attempt)
                     return
                 attempt = 1 if outcome.played else attempt + 1
-                self._check_budget(attempt, reason)
-                if not self._status("retrying", reason, attempt):
+                self._check_budget(attempt, error, ever_played, opened)
+                # Say which case it is: a source that played and dropped, or one that never connected yet.
+                what = "dropped, reconnecting" if ever_played else "not connected yet"
+                if not self._status("retrying", f"{what}: {error}", attempt):
                     return
                 assert self._retry is not None
                 if self._stop.wait(self._retry.delay(attempt)):
@@ -691,20 +721,37 @@ class _Session:
         finally:
             self._put(_END)
 
-    def _give_up_or_reason(self, outcome: _Outcome) -> str | None:
-        """None when the source ended normally; the drop reason when it should be retried; else raise."""
+    def _connection_options(self, ever_played: bool, opened: float) -> _Options:
+        """Before a first connection, one attempt may not outlast the first-connect deadline."""
+        deadline = self._retry.connect_timeout if self._retry is not None else None
+        if ever_played or deadline is None:
+            return self._opts
+        left = max(1.0, deadline - (time.monotonic() - opened))
+        return replace(self._opts, startup_timeout=min(self._opts.startup_timeout, left))
+
+    def _give_up_or_retry(self, outcome: _Outcome) -> MediaError | None:
+        """None when the source ended normally; the error when it should be retried; else raise it."""
         if outcome.kind == "eos":
-            return None if self._retry is None else f"source {self._source.label!r} ended"
+            if self._retry is None:
+                return None
+            return SourceUnavailable(f"source {self._source.label!r} ended", "check the camera or server")
         assert outcome.failure is not None
         if self._retry is None or not outcome.failure.retryable:
             raise outcome.failure.error
-        return str(outcome.failure.error)
+        return outcome.failure.error
 
-    def _check_budget(self, attempt: int, reason: str) -> None:
+    def _check_budget(self, attempt: int, error: MediaError, ever_played: bool, opened: float) -> None:
         assert self._retry is not None
+        label = self._source.label
+        problem = error.problem.removeprefix(f"cannot open {label!r}: ").removeprefix(f"source {label!r}: ")
+        deadline = self._retry.connect_timeout
+        if not ever_played and deadline is not None and time.monotonic() - opened >= deadline:
+            raise SourceUnavailable(f"{label!r} never connected (tried for {deadline:g} s): {problem}", error.fix)
         if not self._retry.allows(attempt):
-            raise SourceUnavailable(f"gave up on {self._source.label!r} after {attempt - 1} reconnect attempts: "
-                                    f"{reason}", "check the source, then restart the stream")
+            tries = attempt - 1
+            case = "" if ever_played else " (it never connected)"
+            raise SourceUnavailable(f"gave up on {label!r} after {tries} reconnect attempt{'' if tries == 1 else 's'}"
+                                    f"{case}: {problem}", error.fix)
 
 
 # --------------------------------------------------------------------------- public functions

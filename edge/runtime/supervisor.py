@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from edge.asr.captions import PunctuationJoin
 from edge.asr.models import SpeechModels
 from edge.asr.processor import CaptionProcessor
 from edge.asr.streaming import StreamClock
@@ -156,12 +157,15 @@ class Supervisor:
                 health.retries += 1
             self._publish_health(stream)
 
-        def on_event(ev: CaptionEvent) -> None:
-            if ev.type == "final":
-                ev = self._store_final(stream, ev)
-                health.finals += 1
-                health.last_caption_at = time.time()
-            self._bus.publish(ev)
+        punctuation = PunctuationJoin()  # a lone "," is never stored or shown on its own
+
+        def on_event(caption: CaptionEvent) -> None:
+            for ev in punctuation.feed(caption):
+                if ev.type == "final":
+                    ev = self._store_final(stream, ev)
+                    health.finals += 1
+                    health.last_caption_at = time.time()
+                self._bus.publish(ev)
 
         reason, final_state = "ended", None
         try:
