@@ -26,6 +26,7 @@ from edge.runtime.scheduler import Scheduler
 from edge.runtime.segments import CaptionSegmenter
 from edge.runtime.supervisor import Supervisor, caption_provenance
 from edge.runtime.tracks import TrackBuilder
+from edge.ingest.sensor_series import SensorSeriesWriter
 from edge.store import AssetStore
 from edge.store.migrate import import_legacy
 
@@ -47,6 +48,7 @@ class Box:
     post: PostProcessorLoop = field(default_factory=lambda: PostProcessorLoop([]))
     started_at: float = field(default_factory=time.time)
     syncer: Any = None  # cloud_sync.Syncer once the box is paired with a center
+    sensors: Any = None  # edge.ingest.mqtt_service.SensorService once start_sensors() ran
 
     @classmethod
     def open(cls, data_dir: Path, config: BoxConfig, profile_name: str | None = None) -> "Box":
@@ -72,7 +74,8 @@ class Box:
         bus = EventBus()
         tracks = TrackBuilder(store, provenance=caption_provenance(models))
         supervisor = Supervisor(models, store, bus, state_file=data_dir / "streams.json", tracks=tracks)
-        post = PostProcessorLoop([tracks, CaptionSegmenter(store)], interval_s=config.sync.caption_segment_s)
+        post = PostProcessorLoop([tracks, CaptionSegmenter(store), SensorSeriesWriter(store)],
+                                 interval_s=config.sync.caption_segment_s)
         psutil.cpu_percent(interval=None)  # primes the counter: the first reading is always 0
         return cls(data_dir, config, profile, store, bus, models, supervisor, scheduler=scheduler, post=post)
 
@@ -138,10 +141,30 @@ class Box:
             "sync": self.sync_state(),
         }
 
+    def start_sensors(self, mqtt_url: str | None = None, *, demo: bool = False) -> list[str]:
+        """Sensor readings over MQTT (the box's own broker unless `mqtt_url`); returns lines saying what runs."""
+        from edge.ingest.mqtt_service import SensorService
+
+        if not self.config.sensors.enabled:
+            return ["sensors: off (sensors.enabled: false)"]
+        service = SensorService(self.data_dir, self.store, self.bus, self.config.sensors, mqtt_url=mqtt_url,
+                                demo=demo, box_id=self.config.box_id)
+        lines = service.start()
+        self.sensors = service
+        return lines
+
     def close(self) -> None:
         self.supervisor.stop_all()
+        if self.sensors is not None:
+            self.sensors.stop()  # every accepted reading stored before the post-processors' last step
         self.post.stop()
         self.post.run_once()  # the last finals leave as a segment, closed runs get their tracks
+        for p in self.post.processors:
+            if isinstance(p, SensorSeriesWriter):
+                try:
+                    p.flush()  # the hour in progress leaves too
+                except Exception:  # e.g. disk full: the records stay, the next start writes them
+                    log.exception("writing the last sensor series failed")
         if self.syncer is not None:
             self.syncer.close()
         self.store.close()
