@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-AlertKind = Literal["stream_down", "disk_low", "sync_lost"]
+AlertKind = Literal["stream_down", "disk_low", "sync_lost", "sensor"]
 DOWN_STATES = frozenset({"retrying", "failed"})
 
 
@@ -45,6 +45,9 @@ class Snapshot:
     disk_floor: int
     disk_alarm: bool = False
     sync: Mapping[str, Any] | None = None  # the syncer's link state; None when the box is not paired
+    # Sensor threshold rules raised now (edge/ingest/sensor_rules.py: rule, device, text); their own
+    # hysteresis already applies, so they are shown at once and end when the rule clears.
+    sensors: list[Mapping[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -126,7 +129,10 @@ class Alerts:
             observe("sync_lost", lost, lost, p.sync_raise_after_s,
                     f"Link to the newsroom lost ({error}); captions and uploads wait on the box and go when it is back")
 
-        # Streams that were removed: their alerts end now, not after clear_after_s.
+        for s in snap.sensors:
+            observe(f"sensor:{s['rule']}:{s['device']}", True, True, 0.0, str(s["text"]))
+
+        # Streams that were removed (and sensor rules that cleared): their alerts end now, not after clear_after_s.
         for key in [k for k in self._watches if k not in seen]:
             del self._watches[key]
             if key in self._active:

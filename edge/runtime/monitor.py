@@ -92,7 +92,7 @@ class Monitor:
             self._log_sync(sync)
             disk = box.store.disk_status()
             raised, cleared = self.alerts.evaluate(Snapshot(time.time(), streams, disk.free, disk.floor,
-                                                            disk.alarm, sync))
+                                                            disk.alarm, sync, sensors=_sensor_alerts(box)))
             for a in raised:
                 self.events.add("alert", a.message, level="alert", stream=a.stream, data={"key": a.key})
             for a in cleared:
@@ -135,3 +135,8 @@ class Monitor:
 
 
 _REGISTRY_LOCK = threading.Lock()
+
+
+def _sensor_alerts(box: Any) -> list[dict]:
+    sensors = getattr(box, "sensors", None)  # set once `edge run` started sensor ingest
+    return sensors.ingest.active_alerts() if sensors is not None else []
