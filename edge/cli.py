@@ -16,6 +16,7 @@ log = logging.getLogger("edge")
 # Modules that add `edge` subcommands; a feature adds its own line here.
 COMMAND_MODULES: tuple[str, ...] = (
     "edge.sync_cli",
+    "edge.ingest.mqtt_broker",
 )
 
 
@@ -75,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--port", type=int, help="dashboard port (default from config: 8080)")
     r.add_argument("--demo", action="store_true", help="add the bundled demo event, served by the local RTSP camera")
     r.add_argument("--rtsp-port", type=int, default=8554, help="port of the demo RTSP camera on 127.0.0.1")
-    r.add_argument("--mqtt", help="MQTT broker for status and notices (default from config)")
+    r.add_argument("--mqtt", help="MQTT broker (mqtt://HOST:PORT) for status and notices, and whose sensors/# "
+                   "topics the box subscribes to (default from config; else the box starts its own broker)")
 
     d = command("demo", _demo, "Serve the bundled demo event from the local RTSP camera and caption it live.")
     d.add_argument("--data", type=Path, default=Path("var/demo"), help="where the demo clip is built")
@@ -241,6 +243,11 @@ def _run(args: argparse.Namespace) -> int:
             box.supervisor.add_stream("demo", camera.url, remember=False)
         box.start_configured_streams()
         print(box.start_sync(args.mqtt), file=sys.stderr)
+        try:
+            for line in box.start_sensors(args.mqtt, demo=args.demo):
+                print(line, file=sys.stderr)
+        except EdgeError as exc:  # no broker: the box still captions; the line says how to fix it
+            print(f"sensors: off ({exc})", file=sys.stderr)
         host = args.host or config.dashboard.host
         port = args.port or config.dashboard.port
         print(f"dashboard: http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/  (profile {box.profile.name})",
