@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge.dashboard.auth import Auth, AuthGate, LoginLimiter, Sessions, UserStore, bootstrap_admin
 from edge.dashboard.routes import assets, captions, metrics, pages, streams
+from edge.dashboard.routes import prometheus, sensors
 from edge.dashboard.routes import alerts as alert_routes
 from edge.dashboard.routes import events_log
 from edge.dashboard.timefmt import clock_html, span
@@ -93,6 +94,9 @@ def create_app(box: Box, *, admin_password: str | None = None, secure_cookies: b
 
     for module in (auth_routes, streams, captions, assets, metrics, alert_routes, events_log, pages):
         app.include_router(module.router)
+    for module in (prometheus, sensors):
+        app.include_router(module.router)
+    prometheus.watch(box)  # caption latencies counted from the start, not from the first scrape
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/api/openapi.json", include_in_schema=False)
