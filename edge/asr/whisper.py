@@ -30,8 +30,13 @@ from edge.runtime.scheduler import Priority, Scheduler
 HOP = 160
 MAX_SAMPLES = 30 * SAMPLE_RATE
 TOKENS_PER_SECOND = SAMPLE_RATE / (HOP * 2)
-COMPRESSION_LIMIT = 2.4
-MAX_PREVIOUS_TOKENS = 96  # text compressing better than this is a repetition loop
+COMPRESSION_LIMIT = 2.4  # text compressing better than this is a repetition loop
+MAX_PREVIOUS_TOKENS = 96  # earlier captions given to the live decoder as context
+# Whisper's decoder holds 448 positions; half of them may be earlier text (as in
+# OpenAI's and faster-whisper's transcribe), the rest is the window's own text.
+MAX_LENGTH = 448
+MAX_WINDOW_PREVIOUS = MAX_LENGTH // 2 - 1
+TIMESTAMP_S = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +47,36 @@ class Word:
 
 
 @dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of text between two of Whisper's timestamp tokens."""
+
+    start: float  # seconds from the start of the decoded audio
+    end: float
+    tokens: tuple[int, ...]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class WindowResult:
+    segments: list[Segment]
+    avg_logprob: float
+    no_speech_prob: float
+    dropped: str = ""  # why the window's text was discarded ("" = kept)
+
+    @property
+    def tokens(self) -> list[int]:
+        return [t for s in self.segments for t in s.tokens]
+
+
+@dataclass(frozen=True, slots=True)
 class Decoded:
     tokens: list[int]
     text: str
     avg_logprob: float
     no_speech_prob: float
     dropped: str = ""  # why the text was discarded ("" = kept)
+    language: str = "en"  # the language decoded in (detected when asked for "auto")
+    language_prob: float = 1.0  # the detector's confidence; 1.0 when the language was given
 
 
 class WhisperEngine:
@@ -63,6 +92,7 @@ class WhisperEngine:
             language="en",
         )
         self._prompt = list(self.tokenizer.sot_sequence) + [self.tokenizer.no_timestamps]
+        self.multilingual = bool(model.is_multilingual)
         # Every model call goes through the box's scheduler: finals and the
         # alignments that commit words before partials, and both before vision,
         # tagging or generation. A private one still orders this model's streams.
@@ -97,23 +127,33 @@ class WhisperEngine:
         prefix: list[int] | None = None,
         previous: list[int] | None = None,
         urgent: bool = True,
+        language: str | None = None,
+        task: str = "transcribe",
+        bias: list[int] | None = None,
     ) -> Decoded:
-        """Decode `audio`, continuing after `prefix`; `previous` is earlier text given as context."""
+        """Decode `audio`, continuing after `prefix`; `previous` is earlier text given as context.
+
+        `language` is a code ("es"), "auto" (detected on this audio) or None (the
+        model's default: English); `bias` are tokens of terms to expect (a
+        glossary), given as context before `previous`, as faster-whisper's hotwords.
+        """
         prefix = list(prefix or [])
         duration = len(audio) / SAMPLE_RATE
         # A cap on new tokens per second of audio stops runaway loops early
         # instead of letting them burn seconds of CPU.
         max_new = int(duration * settings.max_tokens_per_s) + 6
-        prompt = self._prompt + prefix
-        if previous:
-            # Earlier captions as context, as Whisper was trained: it keeps names,
-            # spelling and style consistent across utterances.
-            prompt = [self.tokenizer.sot_prev] + list(previous[-MAX_PREVIOUS_TOKENS:]) + prompt
+        context = list(bias or []) + list(previous or [])[-MAX_PREVIOUS_TOKENS:]
         with self.scheduler.slot(Priority.CAPTION_FINAL if urgent else Priority.CAPTION_PARTIAL):
             # The mel spectrogram (~15 ms of numpy) is model work too: outside the
             # slot it ran at a third of a core beside a background job.
             feats, _ = self.features(audio, settings.context_pad_s, settings.min_window_s)
             encoded = self._model.encode(ctranslate2.StorageView.from_array(feats))
+            language, language_prob = self._language(audio, feats, encoded, language)
+            prompt = self.sot_sequence(language, task) + prefix
+            if context:
+                # Earlier captions as context, as Whisper was trained: it keeps names,
+                # spelling and style consistent across utterances.
+                prompt = [self.tokenizer.sot_prev] + context + prompt
             result = self._generate(encoded, prompt, settings, max_new, repetition_penalty=1.0)
             tokens = self._text_tokens(result, prefix)
             text = self.tokenizer.decode(tokens)
@@ -129,15 +169,133 @@ class WhisperEngine:
         elif no_speech > settings.no_speech_threshold and avg_logprob < settings.logprob_threshold:
             dropped = "no speech"
         if dropped:
-            return Decoded([], "", avg_logprob, no_speech, dropped)
-        return Decoded(tokens, text, avg_logprob, no_speech)
+            return Decoded([], "", avg_logprob, no_speech, dropped, language, language_prob)
+        return Decoded(tokens, text, avg_logprob, no_speech, "", language, language_prob)
 
-    def _generate(self, encoded, prompt: list[int], settings: DecodeSettings, max_new: int, repetition_penalty: float):
+    def sot_sequence(self, language: str | None = None, task: str = "transcribe") -> list[int]:
+        """The decoder's start: start-of-transcript, language and task (multilingual models), no timestamps."""
+        if not self.multilingual:
+            return list(self._prompt)
+        return [self.tokenizer.sot, self.language_token(language or "en"),
+                self.tokenizer.translate if task == "translate" else self.tokenizer.transcribe,
+                self.tokenizer.no_timestamps]
+
+    def language_token(self, code: str) -> int:
+        token = self.tokenizer.tokenizer.token_to_id(f"<|{code}|>")
+        if token is None:
+            raise ValueError(f"language '{code}' is not one this Whisper model knows")
+        return token
+
+    def _language(self, audio: np.ndarray, feats: np.ndarray, encoded, language: str | None) -> tuple[str, float]:
+        if not self.multilingual:
+            return "en", 1.0
+        if language != "auto":
+            return language or "en", 1.0
+        # Whisper detects languages on its full 30 s window: on a short window
+        # German espeak speech read as English (p 0.48), on 30 s as German (p 0.67).
+        # An extra encoder pass, paid only until a stream's language is locked.
+        if feats.shape[-1] < MAX_SAMPLES // HOP:
+            full, _ = self.features(audio, None)
+            encoded = self._model.encode(ctranslate2.StorageView.from_array(full))
+        best, prob = self._model.detect_language(encoded)[0][0]
+        return best.strip("<|>"), float(prob)
+
+    def detect_language(self, audio: np.ndarray) -> list[tuple[str, float]]:
+        """Languages Whisper hears in `audio`, most likely first (multilingual models only)."""
+        if not self.multilingual:
+            return [("en", 1.0)]
+        with self.scheduler.slot(Priority.CAPTION_FINAL):
+            feats, _ = self.features(audio, None)
+            encoded = self._model.encode(ctranslate2.StorageView.from_array(feats))
+            found = self._model.detect_language(encoded)[0]
+        return [(code.strip("<|>"), float(p)) for code, p in found]
+
+    def decode_window(
+        self,
+        audio: np.ndarray,
+        settings: DecodeSettings,
+        *,
+        previous: list[int] | None = None,
+        context: list[int] | None = None,
+        sot_sequence: list[int] | None = None,
+        priority: Priority = Priority.CAPTION_FINAL,
+    ) -> WindowResult:
+        """Offline decode of up to 30 s of audio in one full window, with timestamps.
+
+        This is how Whisper was trained: a 30 s window holding several
+        utterances, the text before it as `previous` (conditioning keeps names
+        and style consistent), timestamp tokens splitting it into segments.
+        `context` is extra prompt text placed before `previous` (a glossary's
+        terms, as faster-whisper's hotwords do); `sot_sequence` overrides the
+        start-of-transcript tokens (another language or task); `priority` is
+        the scheduler class (a background re-decode passes a lower one).
+        """
+        audio = audio[:MAX_SAMPLES]
+        duration = len(audio) / SAMPLE_RATE
+        prompt = list(sot_sequence or self.tokenizer.sot_sequence)
+        earlier = list(context or []) + list(previous or [])[-MAX_WINDOW_PREVIOUS:]
+        if earlier:
+            prompt = [self.tokenizer.sot_prev] + earlier[-MAX_WINDOW_PREVIOUS:] + prompt
+        # Timestamp tokens (about two per segment) come on top of the text cap.
+        max_new = min(MAX_LENGTH - len(prompt), int(duration * (settings.max_tokens_per_s + 2)) + 8)
+        with self.scheduler.slot(priority):
+            feats, _ = self.features(audio, None)
+            encoded = self._model.encode(ctranslate2.StorageView.from_array(feats))
+            result = self._generate(encoded, prompt, settings, max_new, repetition_penalty=1.0, timestamps=True)
+            segments = self._segments(result.sequences_ids[0], duration)
+            text = "".join(seg.text for seg in segments)
+            if _compression_ratio(text) > COMPRESSION_LIMIT:
+                result = self._generate(encoded, prompt, settings, max_new, repetition_penalty=1.3, timestamps=True)
+                segments = self._segments(result.sequences_ids[0], duration)
+                text = "".join(seg.text for seg in segments)
+        avg_logprob = float(result.scores[0]) if result.scores else 0.0
+        no_speech = float(result.no_speech_prob)
+        dropped = ""
+        if _compression_ratio(text) > COMPRESSION_LIMIT:
+            dropped = "repetition loop"
+        elif no_speech > settings.no_speech_threshold and avg_logprob < settings.logprob_threshold:
+            dropped = "no speech"
+        return WindowResult([] if dropped else segments, avg_logprob, no_speech, dropped)
+
+    def _segments(self, tokens: list[int], duration: float) -> list[Segment]:
+        """Split a timestamped sequence at its timestamp tokens; times are clamped to the audio."""
+        begin = self.tokenizer.timestamp_begin
+        out: list[Segment] = []
+        text: list[int] = []
+        start: float | None = None
+        last_end = 0.0
+
+        def close(end: float) -> None:
+            nonlocal text, start, last_end
+            if text:
+                s = min(start if start is not None else last_end, duration)
+                e = min(max(end, s), duration)
+                out.append(Segment(s, e, tuple(text), self.tokenizer.decode(text)))
+                last_end = e
+            text, start = [], None
+
+        for t in tokens:
+            if t >= begin:
+                when = (t - begin) * TIMESTAMP_S
+                if text:
+                    close(when)
+                else:
+                    start = when
+            elif t < self.tokenizer.eot:
+                text.append(t)
+        # A window cut before its closing timestamp ends where the audio does.
+        close(duration)
+        return out
+
+    def _generate(self, encoded, prompt: list[int], settings: DecodeSettings, max_new: int, repetition_penalty: float,
+                  timestamps: bool = False):
         return self._model.generate(
             encoded,
             [prompt],
             beam_size=settings.beam_size,
             max_length=len(prompt) + max_new,
+            # Whisper's own limit on the first timestamp (1 s); only used with timestamps.
+            max_initial_timestamp_index=50 if timestamps else 0,
             return_scores=True,
             return_no_speech_prob=True,
             no_repeat_ngram_size=settings.no_repeat_ngram_size,
@@ -160,7 +318,8 @@ class WhisperEngine:
         texts, groups = self.tokenizer.split_to_word_tokens(list(tokens))
         return [Word(t, tuple(g)) for t, g in zip(texts, groups) if g]
 
-    def word_ends(self, audio: np.ndarray, tokens: list[int], settings: DecodeSettings) -> list[float]:
+    def word_ends(self, audio: np.ndarray, tokens: list[int], settings: DecodeSettings,
+                  language: str | None = None) -> list[float]:
         """End time (s from the start of `audio`) of each word in `tokens`, by cross-attention alignment."""
         words = self.words(tokens)
         if not words:
@@ -170,7 +329,7 @@ class WhisperEngine:
             feats, num_frames = self.features(audio, settings.context_pad_s, settings.min_window_s)
             encoded = self._model.encode(ctranslate2.StorageView.from_array(feats))
             result = self._model.align(
-                encoded, self.tokenizer.sot_sequence, [list(tokens) + [self.tokenizer.eot]], [num_frames],
+                encoded, self.sot_sequence(language)[:-1], [list(tokens) + [self.tokenizer.eot]], [num_frames],
                 median_filter_width=7,
             )[0]
         text_idx = np.array([p[0] for p in result.alignments])
