@@ -158,27 +158,45 @@ def _greedy(words: list[str], width: int) -> list[str]:
 
 
 def _split(words: list[_Word]) -> list[list[_Word]]:
-    """A sentence as cues: whole when it fits, else cut at the best break and each side split again."""
-    if _fits(words) or len(words) < 2:
-        return [words]
+    """A sentence as the fewest cues that fit; among those, cuts after commas and at silences,
+    no stubs of fewer than MIN_WORDS words, and cues of similar length."""
     n = len(words)
-    min_side = MIN_WORDS if n >= 2 * MIN_WORDS else 1
-    best, best_cost = None, float("inf")
-    for i in range(min_side, n - min_side + 1):
-        left, right = words[:i], words[i:]
-        cost = abs(len(_text(left)) - len(_text(right))) / CUE_CHARS  # balanced halves
-        if left[-1].ends_clause:
-            cost -= 0.6  # a comma is where a reader pauses anyway
-        if right[0].gap_before > 0.3:
-            cost -= 0.4  # so is a silence
-        if not _fits(left):
-            cost += 0.2
-        if not _fits(right):
-            cost += 0.2
-        if cost < best_cost:
-            best, best_cost = i, cost
-    assert best is not None
-    return _split(words[:best]) + _split(words[best:])
+    if _fits(words) or n < 2:
+        return [words]
+    stub_allowed = n < 2 * MIN_WORDS
+    longest = max(2, CUE_CHARS // 2)  # no cue of words holds more words than this
+    best: list[tuple[float, int]] = [(0.0, 0)] + [(float("inf"), 0)] * n  # (cost, start of the last cue)
+    for end in range(1, n + 1):
+        for begin in range(max(0, end - longest), end):
+            if best[begin][0] == float("inf"):
+                continue
+            piece = words[begin:end]
+            if len(piece) > 1 and not _fits(piece):
+                continue
+            cost = best[begin][0] + _piece_cost(piece, last=end == n, stub_allowed=stub_allowed,
+                                                 next_word=words[end] if end < n else None)
+            if cost < best[end][0]:
+                best[end] = (cost, begin)
+    pieces: list[list[_Word]] = []
+    end = n
+    while end > 0:
+        begin = best[end][1]
+        pieces.append(words[begin:end])
+        end = begin
+    return pieces[::-1]
+
+
+def _piece_cost(piece: Sequence[_Word], *, last: bool, stub_allowed: bool, next_word: _Word | None) -> float:
+    cost = 10.0  # every extra cue costs more than any choice of where to cut
+    if len(piece) < MIN_WORDS and not stub_allowed:
+        cost += 5.0
+    if not last:
+        if not piece[-1].ends_clause:
+            cost += 1.0  # a cut mid-phrase reads worse than one after a comma
+        if next_word is not None and next_word.gap_before > 0.3:
+            cost -= 0.5  # a silence is a natural cut too
+    cost += (1.0 - min(1.0, len(_text(piece)) / CUE_CHARS)) ** 2  # prefer evenly filled cues
+    return cost
 
 
 def _tiny(words: Sequence[_Word]) -> bool:
