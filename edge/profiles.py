@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from edge.backends.base import TENSOR_BACKENDS, Precision, RuntimeSettings
 from edge.errors import ConfigError
+from edge.vision.settings import VisionSettings
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "firmware_configs"
 
@@ -95,12 +96,29 @@ class AsrSettings(_Strict):
     streaming: StreamingSettings = StreamingSettings()
 
 
+class EmbeddingsChoice(_Strict):
+    """The sentence embedder for tags and semantic search (edge/tagging/embeddings.py)."""
+
+    model: str = "minilm-l6-v2"
+    # model-int8.onnx: int8 MatMul weights, 4x smaller weights than fp32, cosine to fp32 >= 0.98 (bench.tagging).
+    file: Literal["model.onnx", "model-int8.onnx"] = "model-int8.onnx"
+    backend: Literal["onnxruntime", "openvino"] = "onnxruntime"
+    threads: int = Field(default=1, ge=1, le=64)
+
+
+class TaggingSettings(_Strict):
+    enabled: bool = True
+    embeddings: EmbeddingsChoice = EmbeddingsChoice()
+
+
 class Profile(_Strict):
     name: str
     description: str = ""
     asr: AsrSettings
     vad: ModelChoice
     vad_settings: VadSettings = VadSettings()
+    vision: VisionSettings = VisionSettings()
+    tagging: TaggingSettings = TaggingSettings()
 
     @model_validator(mode="after")
     def _vad_needs_a_graph_engine(self) -> "Profile":

@@ -217,6 +217,35 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+class ReadOnlyDatabase:
+    """Reads of a store another process (a running box) owns: no migration, no writer lock, no writes."""
+
+    def __init__(self, path: Path) -> None:
+        if not Path(path).is_file():
+            raise StoreError(f"no store database at {path}", "point --data at a box's data directory (edge init makes one)")
+        self.path = path
+        try:
+            self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"store database {path} cannot be read: {e}", "check the path and its permissions") from None
+        if version != SCHEMA_VERSION:
+            raise StoreError(f"store database {path} is at schema {version}, this software reads {SCHEMA_VERSION}",
+                             "start the box (edge run) once with this software to migrate it")
+        self.lock = threading.RLock()
+
+    def read(self, sql: str, params: tuple | dict = ()) -> list[tuple]:
+        with self.lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def read_one(self, sql: str, params: tuple | dict = ()) -> tuple | None:
+        with self.lock:
+            return self.conn.execute(sql, params).fetchone()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def connect(path: Path, *, check_same_thread: bool = False) -> sqlite3.Connection:
     """A connection in autocommit mode; transactions are explicit (see `transaction`)."""
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread, timeout=30)

@@ -26,7 +26,10 @@ from edge.store.search import fts_query
 CAPTION = "caption"
 SENSOR = "sensor"  # a sensor reading: stream = device id, data = {quantity, value, unit, ...}
 ALERT = "alert"  # a fact a draft may cite (e.g. a sensor threshold crossed): text says it in words
+TAGS = "tags"  # topics, keywords and entities of a window of records: data = {topics, keywords, entities, seqs, source}
+OCR = "ocr"  # on-screen text over a time range (edge/vision/): data = {box, score, keyframe}
 QUOTE_MARK = "quote_mark"  # a crew marked a caption as a quote: data = {caption_seq, text, by}
+POLISHED = "polished"  # a re-decode of closed speech with the offline settings: data = {replaces: [caption seqs], language}
 _RUN_COLUMNS = "id, stream, source, live, opened_at, origin, closed_at, close_reason, tracks_built"
 _RECORD_COLUMNS = 'seq, type, run, stream, start, "end", wall_start, wall_end, text, data'
 
@@ -155,6 +158,13 @@ class RecordStore:
                 out.append(Record(int(cur.lastrowid or 0), row[0], row[1], row[2], row[3], row[4], row[5], row[6],
                                   row[7], json.loads(row[8])))
         return out
+
+    def extend(self, seq: int, end: float, wall_end: float) -> None:
+        """Move a record's end later (on-screen text still showing); its text, and so its search entry, stay."""
+        self._check_space(256)
+        with self.db.write() as db:
+            db.execute('UPDATE records SET "end" = MAX("end", ?), wall_end = MAX(wall_end, ?) WHERE seq = ?',
+                       (end, wall_end, seq))
 
     def read(self, *, stream: str | None = None, run: str | None = None, type: str | None = CAPTION,
              after: int = 0, limit: int | None = 1000) -> list[Record]:

@@ -37,6 +37,11 @@ class Embedder:
         self.dim = DIM
 
     @classmethod
+    def from_profile(cls, profile, registry: Registry | None = None) -> Embedder:
+        e = profile.tagging.embeddings
+        return cls.load(EmbedderChoice(e.model, e.file, e.backend, e.threads), registry)
+
+    @classmethod
     def load(cls, choice: EmbedderChoice | None = None, registry: Registry | None = None) -> Embedder:
         from tokenizers import Tokenizer
 

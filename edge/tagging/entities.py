@@ -40,7 +40,7 @@ shall should may might must do does did done have has had having there here what
 why how all any both each few more most other some such only own same than just also about into over after before
 under again further once up down out off said says say one two three four five six seven eight nine ten today
 yesterday tomorrow morning afternoon evening night week year years people told just now new like well going
-get got make made still back around because while during through against between per
+get got make made still back around because while during through against between per along
 """.split())
 _CAP_WORD = r"(?:[A-Z][a-zA-Z'’\-]+|[A-Z]{2,6})"
 _CAP_SEQ = re.compile(rf"{_CAP_WORD}(?:\s+(?:of|the|de|van|von|al|le|la|du)?\s*{_CAP_WORD})*")
