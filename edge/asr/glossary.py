@@ -1,0 +1,243 @@
+"""An event's glossary: the names a crew knows before the event starts.
+
+A glossary is a UTF-8 text file, one term per line, as it must be written in
+the captions, optionally followed by how it sounds (spellings a listener, or
+the model, might write for it), separated by `|`:
+
+    # names for the harbour press conference
+    Siobhan Ní Bhriain | shivawn nee vreen | shivon
+    Llanfairfechan
+    Ouagadougou | wagadoogoo
+
+It is used two ways (see `GlossaryMode`):
+- `correct`: after decoding, a run of words that sounds like a term (by
+  spelling and by a phonetic key) is replaced by the term. Costs no decode
+  time and cannot drop a sentence.
+- `prompt`: the terms are given to Whisper as earlier context (as
+  faster-whisper's `hotwords`). It makes the model spell names it hears, but
+  on a small model it also made it drop sentences (NOTES.md), so it is not
+  the default; `bench/glossary.py` measures both.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rapidfuzz import fuzz
+
+from edge.errors import ConfigError
+
+GlossaryMode = Literal["correct", "prompt", "both"]
+
+MAX_BYTES = 64 * 1024  # a glossary is a page of names, not a dictionary
+MAX_TERMS = 300
+MAX_LINE_CHARS = 200
+MAX_TERM_WORDS = 6
+# Whisper's context is 224 tokens; earlier captions need room too.
+MAX_PROMPT_TOKENS = 96
+
+_WORD = re.compile(r"\S+")
+_EDGE_PUNCT = re.compile(r"^([\"'(\[¿¡]*)(.*?)([\"')\].,;:!?…]*)$")
+
+
+class GlossaryError(ConfigError):
+    """A glossary file that cannot be used; the message names the file and line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    text: str  # as captions must write it
+    sounds_like: tuple[str, ...] = ()
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        return (self.text, *self.sounds_like)
+
+
+def fold(text: str) -> str:
+    """Lower case, accents and punctuation removed, words separated by one space."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    letters = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
+    return " ".join(letters.replace("ø", "o").replace("ł", "l").replace("ß", "ss").split())
+
+
+_PHONETIC_RULES = [
+    (re.compile(r"ph"), "f"), (re.compile(r"gh"), "g"), (re.compile(r"ck"), "k"), (re.compile(r"q"), "k"),
+    (re.compile(r"x"), "ks"), (re.compile(r"z"), "s"), (re.compile(r"c(?=[eiy])"), "s"), (re.compile(r"c"), "k"),
+    (re.compile(r"v"), "f"), (re.compile(r"w"), "f"), (re.compile(r"j"), "y"), (re.compile(r"(?<=[a-z])h"), ""),
+    (re.compile(r"dg"), "y"), (re.compile(r"th"), "t"), (re.compile(r"sch"), "s"),
+]
+
+
+def phonetic(text: str) -> str:
+    """A rough sounds-alike key: consonant skeleton, vowels folded to one mark, doubles collapsed.
+
+    Not a real phonetic algorithm for any one language: it only has to put a
+    model's guess ("shivon nee vreen") near the crew's spelling of the same sounds.
+    """
+    out = []
+    for word in fold(text).split():
+        for pattern, repl in _PHONETIC_RULES:
+            word = pattern.sub(repl, word)
+        word = re.sub(r"[aeiouy]+", "a", word)
+        word = re.sub(r"(.)\1+", r"\1", word)
+        out.append(word)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Glossary:
+    terms: tuple[Term, ...]
+    source: str = "glossary"  # file name, for messages
+
+    # -- loading ------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: Path | str) -> "Glossary":
+        path = Path(path)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise GlossaryError(f"glossary {path} cannot be read: {exc.strerror or exc}",
+                                "give the path of a text file, one term per line") from None
+        if size > MAX_BYTES:
+            raise GlossaryError(f"glossary {path} is {size} bytes, more than the {MAX_BYTES // 1024} KiB a glossary may be",
+                                f"keep it to the event's names (at most {MAX_TERMS} terms)")
+        return cls.parse(path.read_bytes(), source=str(path))
+
+    @classmethod
+    def parse(cls, data: bytes | str, *, source: str = "glossary") -> "Glossary":
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if len(data) > MAX_BYTES:
+            raise GlossaryError(f"glossary {source} is {len(data)} bytes, more than the {MAX_BYTES // 1024} KiB "
+                                "a glossary may be", f"keep it to the event's names (at most {MAX_TERMS} terms)")
+        terms: list[Term] = []
+        seen: dict[str, int] = {}
+        for number, raw in enumerate(data.split(b"\n"), 1):
+            where = f"glossary {source} line {number}"
+            if b"\x00" in raw:
+                raise GlossaryError(f"{where} is not text (it holds NUL bytes: a binary file?)",
+                                    "save the glossary as plain UTF-8 text, one term per line")
+            try:
+                line = raw.decode("utf-8").strip().lstrip("\ufeff")
+            except UnicodeDecodeError:
+                raise GlossaryError(f"{where} is not UTF-8 text", "save the glossary as UTF-8 text") from None
+            if any(unicodedata.category(c) == "Cc" for c in line if c != "\t"):
+                raise GlossaryError(f"{where} holds control characters", "save the glossary as plain text")
+            if not line or line.startswith("#"):
+                continue
+            if len(line) > MAX_LINE_CHARS:
+                raise GlossaryError(f"{where} is {len(line)} characters long (at most {MAX_LINE_CHARS})",
+                                    "one term per line: a name, then '|' and how it sounds")
+            text, *alts = (part.strip() for part in line.split("|"))
+            if not fold(text):
+                raise GlossaryError(f"{where} has no term before '|'", "write the term first: Name | sounds like")
+            if len(text.split()) > MAX_TERM_WORDS:
+                raise GlossaryError(f"{where}: '{text[:60]}' has more than {MAX_TERM_WORDS} words",
+                                    "a term is a name, not a sentence")
+            if fold(text) in seen:
+                raise GlossaryError(f"{where} repeats '{text}' (first on line {seen[fold(text)]})",
+                                    "keep one line per term")
+            seen[fold(text)] = number
+            terms.append(Term(text, tuple(a for a in alts if fold(a))))
+            if len(terms) > MAX_TERMS:
+                raise GlossaryError(f"glossary {source} has more than {MAX_TERMS} terms (line {number})",
+                                    "keep it to the names of this event")
+        if not terms:
+            raise GlossaryError(f"glossary {source} has no terms", "write one name per line ('#' starts a comment)")
+        return cls(tuple(terms), source)
+
+    def to_text(self) -> str:
+        return "".join(" | ".join(t.spellings) + "\n" for t in self.terms)
+
+    # -- prompting ----------------------------------------------------------------
+
+    def prompt_tokens(self, encode: Callable[[str], list[int]]) -> list[int]:
+        """The terms as Whisper context tokens (faster-whisper's hotwords form), within the prompt budget."""
+        return encode(" " + ", ".join(t.text for t in self.terms) + ".")[:MAX_PROMPT_TOKENS]
+
+    # -- correcting -----------------------------------------------------------------
+
+    def correct(self, text: str, *, threshold: float = 82.0) -> str:
+        """`text` with runs of words that sound like a glossary term replaced by the term."""
+        if not text.strip():
+            return text
+        words = _WORD.findall(text)
+        cores = [_EDGE_PUNCT.match(w).groups() for w in words]  # type: ignore[union-attr]
+        folded = [fold(c[1]) for c in cores]
+        matches: list[tuple[float, int, int, Term]] = []
+        for term in self.terms:
+            n = len(term.text.split())
+            for i in range(len(words)):
+                for length in range(max(1, n - 1), n + 2):
+                    if i + length > len(words) or not all(folded[i:i + length]):
+                        continue
+                    score = self._score(" ".join(folded[i:i + length]), term)
+                    if score >= threshold:
+                        matches.append((score, i, i + length, term))
+        if not matches:
+            return text
+        # Best matches first; a word belongs to at most one term.
+        taken = [False] * len(words)
+        chosen: list[tuple[int, int, Term]] = []
+        for score, i, j, term in sorted(matches, key=lambda m: (-m[0], m[1])):
+            if not any(taken[i:j]):
+                taken[i:j] = [True] * (j - i)
+                chosen.append((i, j, term))
+        out: list[str] = []
+        k = 0
+        for i, j, term in sorted(chosen, key=lambda c: c[0]):
+            out += words[k:i]
+            out.append(cores[i][0] + term.text + cores[j - 1][2])
+            k = j
+        out += words[k:]
+        # Whisper's text starts with a space that joining captions relies on.
+        lead = text[: len(text) - len(text.lstrip())]
+        return lead + " ".join(out)
+
+    @staticmethod
+    def _score(candidate: str, term: Term) -> float:
+        best = 0.0
+        key = phonetic(candidate)
+        for spelling in term.spellings:
+            target = fold(spelling)
+            if candidate == target:
+                return 100.0
+            # Short spellings match too much by chance ("Bo" ~ "to").
+            if len(target.replace(" ", "")) < 4:
+                continue
+            spelled = fuzz.ratio(candidate.replace(" ", ""), target.replace(" ", ""))
+            sounded = fuzz.ratio(key, phonetic(target))
+            # Both must agree somewhat: sound alone maps common words onto names.
+            best = max(best, min(100.0, 0.5 * spelled + 0.5 * sounded) if spelled >= 60 else 0.0)
+        return best
+
+    def found(self, text: str) -> list[Term]:
+        """The terms written in `text` (after folding case and accents)."""
+        hay = f" {fold(text)} "
+        return [t for t in self.terms if f" {fold(t.text)} " in hay]
+
+
+def load_glossaries(*paths: Path | str | None) -> Glossary | None:
+    """Box-wide and per-stream glossaries merged (a later file's term replaces an earlier one's)."""
+    merged: dict[str, Term] = {}
+    sources = []
+    for path in paths:
+        if path is None:
+            continue
+        g = Glossary.load(path)
+        sources.append(g.source)
+        for term in g.terms:
+            merged[fold(term.text)] = term
+    if not merged:
+        return None
+    if len(merged) > MAX_TERMS:
+        raise GlossaryError(f"glossaries {' + '.join(sources)} have {len(merged)} terms together, more than {MAX_TERMS}",
+                            "keep the box-wide glossary short and put each stream's names in its own")
+    return Glossary(tuple(merged.values()), " + ".join(sources))

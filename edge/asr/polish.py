@@ -1,0 +1,310 @@
+"""A polished transcript behind the live captions.
+
+Live finals are committed early from short windows, for viewers now. What the
+newsroom keeps should be as accurate as the box can make it, so each closed
+utterance's audio is handed here, packed with its neighbours into one
+Whisper window (as the offline path decodes), and decoded again in the
+scheduler's background class with the offline settings and the text before
+it as context. The result is stored as a `polished` record linked to the
+live finals it replaces (`data.replaces`: their seqs); the live finals stay
+as they were shown.
+
+Readers that build what a run leaves behind (its caption track, transcript,
+newsroom copy) call `best_records` on the run's records: polished text where
+it exists, live text where it does not (yet). `polish_complete` says whether
+a closed run's polishing has finished.
+
+Polishing is best effort: if the box falls far behind (more than
+`max_backlog_s` of speech waiting), the oldest windows are skipped and keep
+their live text; nothing stored is ever removed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.asr.captions import join_text
+from edge.asr.glossary import Glossary
+from edge.events import SAMPLE_RATE
+from edge.profiles import DecodeSettings
+from edge.runtime.scheduler import Priority
+from edge.store.records import CAPTION, POLISHED, Record
+
+log = logging.getLogger(__name__)
+
+WINDOW_S = 28.0  # Whisper's window is 30 s; leave room for the gaps kept between utterances
+MAX_GAP_S = 1.0  # silence kept between packed utterances (enough for Whisper to hear a boundary)
+IDLE_S = 6.0  # a window waits at most this long for more speech before it is polished
+LINK_SLACK_S = 0.35  # finals end up to the VAD's padding after the audio handed over
+MAX_CONTEXT_TOKENS = 96
+
+
+def done_cursor(run_id: str) -> str:
+    return f"polish-done:{run_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedSpeech:
+    """One closed utterance of a run: its audio, starting at `start` stream seconds."""
+
+    run: str
+    stream: str
+    start: float
+    audio: np.ndarray = field(repr=False)
+    language: str | None = None
+
+    @property
+    def end(self) -> float:
+        return self.start + len(self.audio) / SAMPLE_RATE
+
+
+@dataclass
+class _Window:
+    run: str
+    parts: list[ClosedSpeech] = field(default_factory=list)
+    touched: float = field(default_factory=time.monotonic)
+    last: bool = False  # the run has closed: nothing follows
+
+    @property
+    def seconds(self) -> float:
+        return sum(len(p.audio) for p in self.parts) / SAMPLE_RATE + MAX_GAP_S * len(self.parts)
+
+
+class Polisher:
+    """Re-decodes closed speech in the background and stores `polished` records."""
+
+    name = "polish"
+
+    def __init__(
+        self,
+        store,
+        engine,
+        settings: DecodeSettings,
+        *,
+        glossary_for: Callable[[str], Glossary | None] | None = None,
+        bias_for: Callable[[str], list[int] | None] | None = None,
+        max_backlog_s: float = 900.0,
+        idle_s: float = IDLE_S,
+        priority: Priority = Priority.TAGGING,
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._settings = settings
+        self._glossary_for = glossary_for or (lambda stream: None)
+        self._bias_for = bias_for or (lambda stream: None)
+        self._max_backlog_s = max_backlog_s
+        self._idle_s = idle_s
+        self._priority = priority
+        self._open: dict[str, _Window] = {}
+        self._ready: deque[_Window] = deque()
+        self._context: dict[str, list[int]] = {}
+        self._linked: dict[str, int] = {}  # run -> highest caption seq already linked
+        self._cv = threading.Condition()
+        self._stop = False
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self.polished = 0
+        self.skipped_s = 0.0  # speech left with its live text because the box fell behind
+        self.errors = 0
+
+    # -- what the streams call ------------------------------------------------------
+
+    def submit(self, speech: ClosedSpeech) -> None:
+        with self._cv:
+            window = self._open.get(speech.run)
+            if window is not None and window.seconds + len(speech.audio) / SAMPLE_RATE + MAX_GAP_S > WINDOW_S:
+                self._ready.append(self._open.pop(speech.run))
+                window = None
+            if window is None:
+                window = self._open[speech.run] = _Window(speech.run)
+            window.parts.append(speech)
+            window.touched = time.monotonic()
+            self._shed()
+            self._cv.notify_all()
+
+    def finish_run(self, run_id: str) -> None:
+        """The run has closed: polish what is left of it, then mark it complete."""
+        with self._cv:
+            window = self._open.pop(run_id, None) or _Window(run_id)
+            window.last = True
+            self._ready.append(window)
+            self._cv.notify_all()
+
+    # -- the worker ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="polish", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def drain(self, timeout: float = 120.0) -> bool:
+        """Wait until every submitted window (open ones too) is polished; True if it finished in time."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            self._ready.extend(self._open.values())
+            self._open.clear()
+            self._cv.notify_all()
+            while self._ready or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(left)
+        return True
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._stop and not self._ready:
+                    self._promote_idle()
+                    if not self._ready:
+                        self._cv.wait(1.0)
+                if self._stop:
+                    return
+                window = self._ready.popleft()
+                self._busy = True
+            try:
+                self.polish(window)
+            except Exception:  # one bad window must not stop polishing; its live text stays
+                self.errors += 1
+                log.exception("polishing a window of run %s failed; its live captions stay", window.run)
+            finally:
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()
+
+    def _promote_idle(self) -> None:
+        now = time.monotonic()
+        for run, window in list(self._open.items()):
+            if now - window.touched >= self._idle_s:
+                self._ready.append(self._open.pop(run))
+
+    def _shed(self) -> None:
+        backlog = sum(w.seconds for w in self._ready)
+        while self._ready and backlog > self._max_backlog_s:
+            dropped = self._ready.popleft()
+            backlog -= dropped.seconds
+            self.skipped_s += dropped.seconds
+            if dropped.last:  # keep the run's end marker
+                self._ready.appendleft(_Window(dropped.run, last=True))
+                break
+            log.warning("polishing is %.0f s behind: %.0f s of run %s keep their live text",
+                        backlog, dropped.seconds, dropped.run)
+
+    # -- one window -------------------------------------------------------------------
+
+    def polish(self, window: _Window) -> Record | None:
+        """Decode one window and store its polished record; returns it (None if nothing to store)."""
+        record = None
+        if window.parts:
+            record = self._polish_parts(window)
+        if window.last:
+            self._store.set_cursor(done_cursor(window.run), 1)
+            self._context.pop(window.run, None)
+            self._linked.pop(window.run, None)
+        return record
+
+    def _polish_parts(self, window: _Window) -> Record | None:
+        parts = window.parts
+        first = parts[0]
+        audio = pack(parts)
+        language = first.language
+        sot = self._engine.sot_sequence(language)[:-1] if language else None
+        result = self._engine.decode_window(
+            audio, self._settings, previous=self._context.get(window.run), context=self._bias_for(first.stream),
+            sot_sequence=sot, priority=self._priority)
+        self._context[window.run] = (self._context.get(window.run, []) + result.tokens)[-MAX_CONTEXT_TOKENS:]
+        text = "".join(s.text for s in result.segments).strip()
+        if not text:
+            return None  # dropped as silence or a loop: the live text stays
+        glossary = self._glossary_for(first.stream)
+        if glossary is not None and text:
+            text = glossary.correct(text)
+        run = self._store.records.run(window.run)
+        end = parts[-1].end
+        captions = [r for r in self._store.records.read(run=window.run, after=self._linked.get(window.run, 0),
+                                                        limit=None)
+                    if r.start < end + LINK_SLACK_S]
+        if not captions:
+            return None  # the live pass heard nothing here either; nothing to replace
+        self._linked[window.run] = captions[-1].seq
+        data = {"replaces": [r.seq for r in captions], "language": language or captions[0].data.get("language")}
+        row = (POLISHED, run.id, run.stream, captions[0].start, max(c.end for c in captions),
+               run.wall(captions[0].start), run.wall(max(c.end for c in captions)), text,
+               json.dumps({k: v for k, v in data.items() if v is not None}))
+        (record,) = self._store.records.append([row])
+        self.polished += 1
+        return record
+
+
+def pack(parts: list[ClosedSpeech]) -> np.ndarray:
+    """Utterances in one window, with the real gaps between them (at most MAX_GAP_S)."""
+    pieces: list[np.ndarray] = []
+    for i, p in enumerate(parts):
+        if i:
+            gap = min(MAX_GAP_S, max(0.0, p.start - parts[i - 1].end))
+            pieces.append(np.zeros(int(gap * SAMPLE_RATE), np.float32))
+        pieces.append(p.audio.astype(np.float32, copy=False))
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+
+
+# -- for the readers of a run (caption track, transcript, newsroom) -----------------------
+
+
+def best_records(records: Iterable[Record]) -> list[Record]:
+    """A run's captions with polished text in place of the live finals it replaces.
+
+    `records` are the run's records of any type, in seq order; only `caption` and
+    `polished` ones are used. A polished record takes the place of the first
+    caption it replaces; captions no polished record replaces stay as they are.
+    """
+    records = list(records)
+    replaced: dict[int, Record] = {}
+    for r in records:
+        # A window the re-decode heard nothing in keeps its live text.
+        if r.type == POLISHED and r.text.strip():
+            for seq in r.data.get("replaces", []):
+                replaced.setdefault(seq, r)
+    out: list[Record] = []
+    placed: set[int] = set()
+    for r in records:
+        if r.type != CAPTION:
+            continue
+        polished = replaced.get(r.seq)
+        if polished is None:
+            out.append(r)
+        elif polished.seq not in placed:
+            placed.add(polished.seq)
+            out.append(polished)
+    return out
+
+
+def best_text(records: Iterable[Record]) -> str:
+    """The run's transcript: polished text where it exists, live text otherwise."""
+    text = ""
+    for r in best_records(records):
+        text = join_text(text, r.text.strip())
+    return text
+
+
+def read_best(store, run_id: str) -> list[Record]:
+    """`best_records` of one run, read from the store."""
+    return best_records(store.records.read(run=run_id, type=None, limit=None))
+
+
+def polish_complete(store, run_id: str) -> bool:
+    """True once a closed run's last window has been polished (or skipped)."""
+    return store.cursor(done_cursor(run_id)) > 0
