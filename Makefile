@@ -8,6 +8,7 @@ PIP := $(PY) -m pip
 STAMPS := .stamps
 DATA ?= var/demo
 PROFILE ?=
+PORT ?= 8080
 
 APT_PACKAGES := gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
@@ -15,7 +16,7 @@ APT_PACKAGES := gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugin
 	gir1.2-gst-rtsp-server-1.0 gstreamer1.0-alsa gstreamer1.0-pulseaudio espeak-ng sox libgirepository1.0-dev libcairo2-dev \
 	pkg-config gobject-introspection python3-dev chromium mosquitto
 
-.PHONY: setup apt venv provision run test bench clean
+.PHONY: setup apt venv provision run port-free test bench clean
 
 setup: apt venv provision
 
@@ -47,8 +48,14 @@ venv: apt $(STAMPS)/venv
 provision: venv
 	$(VENV)/bin/edge models provision
 
-run: setup
-	$(VENV)/bin/edge run --data $(DATA) --demo $(if $(PROFILE),--profile $(PROFILE))
+# A busy dashboard port is said before any set-up step runs (and `edge run` checks again,
+# holding the port, before the box opens or shows a password).
+run: port-free setup
+	$(VENV)/bin/edge run --data $(DATA) --demo --port $(PORT) $(if $(PROFILE),--profile $(PROFILE))
+
+port-free:
+	@$(PYTHON) -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", $(PORT)))' 2>/dev/null \
+		|| { echo "error: port $(PORT) is already in use (another edge box or program listens there); stop it, or pick another port: make run PORT=8090"; exit 1; }
 
 test: setup
 	$(PY) -m pytest -q -rs

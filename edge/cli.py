@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--port", type=int, help="dashboard port (default from config: 8080)")
     r.add_argument("--demo", action="store_true", help="add the bundled demo event, served by the local RTSP camera")
     r.add_argument("--rtsp-port", type=int, default=8554, help="port of the demo RTSP camera on 127.0.0.1")
+    r.add_argument("--show-captions", action="store_true", help="also print each final caption in the terminal")
     r.add_argument("--mqtt", help="MQTT broker (mqtt://HOST:PORT) for status and notices, and whose sensors/# "
                    "topics the box subscribes to (default from config; else the box starts its own broker)")
 
@@ -227,37 +228,80 @@ def _run(args: argparse.Namespace) -> int:
     from edge.config import load_config
     from edge.dashboard.app import serve
     from edge.runtime.box import Box
+    from edge.runtime.console import ConsoleReporter
+    from edge.runtime.listen import bind_dashboard, dashboard_urls
 
     config = load_config(args.config)
-    box = Box.open(args.data, config, args.profile)
-    box.start()
-    camera = None
+    host = args.host or config.dashboard.host
+    port = args.port or config.dashboard.port
+    # First of all: a busy port is said before the box opens its store or shows a one-time password.
+    sock = bind_dashboard(host, port)
+    camera = box = console = None
     try:
-        if args.demo:
-            from edge.demo.clip import demo_clip_path
-            from edge.ingest.rtsp import RtspTestServer
-
-            camera = RtspTestServer(media=str(demo_clip_path(args.data)), path="/demo", port=args.rtsp_port, loop=True)
-            camera.start()
-            print(f"demo camera: {camera.url}", file=sys.stderr)
-            box.supervisor.add_stream("demo", camera.url, remember=False)
+        box = Box.open(args.data, config, args.profile)
+        box.start()
+        console = ConsoleReporter(box.bus, show_captions=args.show_captions, sync_state=box.sync_state).start()
+        # The remembered streams come back first; the demo is added beside them and never saved over them.
         box.start_configured_streams()
-        print(box.start_sync(args.mqtt), file=sys.stderr)
+        if args.demo:
+            camera = _start_demo_stream(box, args.data, args.rtsp_port)
+        print(_sync_line(box, args.data, args.mqtt), file=sys.stderr)
         try:
             for line in box.start_sensors(args.mqtt, demo=args.demo):
                 print(line, file=sys.stderr)
         except EdgeError as exc:  # no broker: the box still captions; the line says how to fix it
             print(f"sensors: off ({exc})", file=sys.stderr)
-        host = args.host or config.dashboard.host
-        port = args.port or config.dashboard.port
-        print(f"dashboard: http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/  (profile {box.profile.name})",
-              file=sys.stderr, flush=True)
-        serve(box, host, port)
+        urls = dashboard_urls(host, port)
+        print(f"dashboard: {urls[0]}  (profile {box.profile.name})", file=sys.stderr)
+        if len(urls) > 1:
+            print(f"  from a phone on the same network: {'  '.join(urls[1:])}", file=sys.stderr)
+        print("Ctrl-C stops the box.", file=sys.stderr, flush=True)
+        # Web access lines would drown the stream and sync news: uvicorn only reports problems.
+        serve(box, host, port, sock=sock, access_log=False, log_level="warning")
     finally:
-        box.close()
+        sock.close()
+        if box is not None:
+            box.close()
+        if console is not None:
+            console.stop()
         if camera is not None:
             camera.stop()
     return 0
+
+
+def _start_demo_stream(box, data: Path, rtsp_port: int):
+    from edge.demo.clip import demo_clip_path
+    from edge.ingest.rtsp import RtspTestServer
+
+    camera = RtspTestServer(media=str(demo_clip_path(data)), path="/demo", port=rtsp_port, loop=True)
+    camera.start()
+    print(f"demo camera: {camera.url}", file=sys.stderr)
+    # A remembered stream the crew called "demo" keeps its name; the demo then takes the next free one.
+    taken = {h.name for h in box.supervisor.streams()}
+    name = next(n for n in ("demo", *(f"demo-{i}" for i in range(2, 100))) if n not in taken)
+    box.supervisor.add_stream(name, camera.url, remember=False)
+    return camera
+
+
+def _sync_line(box, data: Path, mqtt: str | None) -> str:
+    """Say plainly whether the box syncs, and if it is not set up, how to set it up."""
+    from cloud_sync.boxfiles import BoxFiles
+
+    line = box.start_sync(mqtt)
+    if box.syncer is not None:
+        return line
+    files = BoxFiles(data)
+    how = (f"`edge pair --data {data} --center tcp://HOST:5555 --center-key CENTER_KEY_FILE` "
+           "(README: Syncing to the newsroom)")
+    if not files.settings.exists():
+        return ("sync: not set up, so captions and media stay on this box. To send them to a newsroom: "
+                f"`edge init --data {data} --box-id NAME`, then {how}")
+    try:
+        files.pairing()
+    except EdgeError:
+        return ("sync: not set up (this box is not paired with a newsroom center yet), so captions and media "
+                f"stay on this box. To pair it: {how}")
+    return line.replace("sync: off (", "sync: cannot start (", 1)
 
 
 # -- demo ----------------------------------------------------------------------------

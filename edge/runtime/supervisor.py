@@ -93,7 +93,7 @@ class Supervisor:
             if running and running.thread and running.thread.is_alive():
                 raise ConfigError(f"stream '{name}' is already running", "remove it first or pick another name")
             if remember or (running is not None and running.remember):
-                wanted = {n: s.health.source for n, s in self._streams.items() if s.remember and n != name}
+                wanted = self._remembered(without=name)
                 if remember:
                     wanted[name] = source
                 self._save_state(wanted)
@@ -112,7 +112,7 @@ class Supervisor:
             if stream is None:
                 raise KeyError(name)
             if forget and stream.remember:
-                self._save_state({n: s.health.source for n, s in self._streams.items() if s.remember and n != name})
+                self._save_state(self._remembered(without=name))
             del self._streams[name]
         stream.stop.set()
         if stream.thread:
@@ -137,10 +137,20 @@ class Supervisor:
     def saved_streams(self) -> dict[str, str]:
         return stream_list.load(self._state_file)
 
+    def _remembered(self, without: str) -> dict[str, str]:
+        """The list on disk plus what runs now: restoring the list one stream at a time (or adding the
+        demo beside it) must never cut it short. Called with the lock held."""
+        wanted = stream_list.load(self._state_file)
+        wanted.update({n: s.health.source for n, s in self._streams.items() if s.remember})
+        wanted.pop(without, None)
+        return wanted
+
     def _save_state(self, streams: dict[str, str] | None = None) -> None:
         if streams is None:
             with self._lock:
                 streams = {n: s.health.source for n, s in self._streams.items() if s.remember}
+        if self._state_file is not None and self._state_file.is_file() and streams == stream_list.load(self._state_file):
+            return  # unchanged (a restored stream): the file is not rewritten
         stream_list.save(self._state_file, streams)
 
     # -- one stream's thread ---------------------------------------------------------
