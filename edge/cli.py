@@ -17,6 +17,7 @@ log = logging.getLogger("edge")
 COMMAND_MODULES: tuple[str, ...] = (
     "edge.sync_cli",
     "edge.ingest.mqtt_broker",
+    "edge.vision.cli",
 )
 
 

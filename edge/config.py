@@ -38,6 +38,8 @@ class StreamConfig(_Strict):
     enabled: bool = True
     # Play a file source at real-time pace, as a camera would (demos, tests, replays).
     live: bool = False
+    # Blur faces in this stream's keyframes and snapshots (None: the device profile's vision.blur_faces).
+    blur_faces: bool | None = None
 
 
 class DashboardConfig(_Strict):

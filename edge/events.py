@@ -205,4 +205,65 @@ class SensorAlert:
         return {"kind": self.KIND, **self.to_json()}
 
 
-BusEvent = CaptionEvent | StreamState | StreamLevel | SensorReading | SensorAlert
+@dataclass(frozen=True, slots=True)
+class KeyframeEvent:
+    """A scene's keyframe (edge/vision/): JPEG and thumbnail bytes travel in-process only, never as JSON.
+
+    `asset` is set once the keyframe is stored; `text` is what OCR read on it (one line per line).
+    """
+
+    KIND: ClassVar[str] = "keyframe"
+
+    stream: str
+    pts: float  # stream seconds
+    scene: int
+    width: int
+    height: int
+    jpeg: bytes = field(repr=False)
+    thumbnail: bytes = field(repr=False)
+    text: str = ""
+    faces_blurred: int = 0
+    run: str | None = None
+    asset: str | None = None
+    wall: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stream": self.stream, "pts": round(self.pts, 3), "scene": self.scene, "width": self.width,
+                "height": self.height, "text": self.text, "faces_blurred": self.faces_blurred, "run": self.run,
+                "asset": self.asset, "wall": None if self.wall is None else round(self.wall, 3)}
+
+    def bus_json(self) -> dict[str, Any]:
+        return {"kind": self.KIND, **self.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class OcrTextEvent:
+    """On-screen text (edge/vision/): "appeared" opens one record, "extended" moves its end, "ended" closes it.
+
+    `key` names the text within its stream's run; `seq` is its record once stored.
+    """
+
+    KIND: ClassVar[str] = "ocr"
+
+    change: Literal["appeared", "extended", "ended"]
+    stream: str
+    key: int
+    text: str
+    start: float  # stream seconds
+    end: float
+    box: tuple[tuple[float, float], ...] = ()
+    score: float = 0.0
+    run: str | None = None
+    seq: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"change": self.change, "stream": self.stream, "key": self.key, "text": self.text,
+                "start": round(self.start, 3), "end": round(self.end, 3),
+                "box": [[round(x, 1), round(y, 1)] for x, y in self.box], "score": round(self.score, 4),
+                "run": self.run, "seq": self.seq}
+
+    def bus_json(self) -> dict[str, Any]:
+        return {"kind": self.KIND, **self.to_json()}
+
+
+BusEvent = CaptionEvent | StreamState | StreamLevel | SensorReading | SensorAlert | KeyframeEvent | OcrTextEvent

@@ -31,6 +31,7 @@ from edge.dashboard.routes import assets, captions, metrics, pages, streams
 from edge.dashboard.routes import prometheus, sensors
 from edge.dashboard.routes import alerts as alert_routes
 from edge.dashboard.routes import events_log
+from edge.dashboard.routes import snapshots
 from edge.dashboard.timefmt import clock_html, span
 from edge.dashboard.routes import auth as auth_routes
 from edge.dashboard.limits import MAX_BODY, BodyLimit, DiskReservations
@@ -94,7 +95,7 @@ def create_app(box: Box, *, admin_password: str | None = None, secure_cookies: b
 
     for module in (auth_routes, streams, captions, assets, metrics, alert_routes, events_log, pages):
         app.include_router(module.router)
-    for module in (prometheus, sensors):
+    for module in (prometheus, sensors, snapshots):
         app.include_router(module.router)
     prometheus.watch(box)  # caption latencies counted from the start, not from the first scrape
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -1,8 +1,9 @@
 """The bundled demo event: a synthetic news report with a test-pattern picture.
 
 It lets the box be shown, and tested end to end, without a camera, a
-microphone or a network: the speech comes from espeak-ng and the video from
-videotestsrc, so every Debian box set up by `make setup` can rebuild it in a
+microphone or a network: the speech comes from espeak-ng and the picture is
+drawn frame by frame (graphics.py: three scenes, a lower third with a name and
+title, a banner with the place) and fed to x264 through appsrc, so every Debian box set up by `make setup` can rebuild it in a
 few seconds instead of shipping a binary blob in the repository.
 
 The speech helpers here (`synthesize`, `speech_bounds`, `join_speech`) are
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.demo import graphics
 from edge.errors import MediaError
 
 SCRIPT_PATH = Path(__file__).with_name("script.txt")
@@ -53,7 +55,7 @@ _ELEMENT_PACKAGES = {
     "matroskamux": "gstreamer1.0-plugins-good",
     "audioconvert": "gstreamer1.0-plugins-base",
     "audioresample": "gstreamer1.0-plugins-base",
-    "videotestsrc": "gstreamer1.0-plugins-base",
+    "appsrc": "gstreamer1.0-plugins-base",
     "videoconvert": "gstreamer1.0-plugins-base",
     "opusenc": "gstreamer1.0-plugins-base",
     "vorbisenc": "gstreamer1.0-plugins-base",
@@ -267,17 +269,24 @@ def _is_fresh(out_path: Path) -> bool:
     sidecars = [out_path.parent / TRANSCRIPT_NAME, out_path.parent / TIMINGS_NAME]
     if not out_path.exists() or not all(p.exists() for p in sidecars):
         return False
+    try:  # a clip from before the on-screen graphics (or an older layout) is rebuilt
+        if json.loads(sidecars[1].read_text(encoding="utf-8")).get("graphics") != graphics.VERSION:
+            return False
+    except (OSError, ValueError):
+        return False
     return out_path.stat().st_mtime > SCRIPT_PATH.stat().st_mtime
 
 
-def _mux(Gst, encoder: str, wav: Path, out_tmp: Path, duration_s: float) -> None:
+def _mux(Gst, encoder: str, wav: Path, out_tmp: Path, duration_s: float,
+         scenes: list[graphics.Scene] | None = None) -> None:
+    """Speech from `wav` and a picture rendered frame by frame (scenes with on-screen text) into Matroska."""
     audio_caps = "audio/x-raw,rate=48000 ! " if encoder == "opusenc" else ""
     n_frames = int(math.ceil(duration_s * VIDEO_FPS))
     desc = (
         f"filesrc name=src ! wavparse ! audioconvert ! audioresample ! {audio_caps}"
         f"{encoder} ! queue ! mux. "
-        f"videotestsrc pattern=ball num-buffers={n_frames} ! "
-        f"video/x-raw,width={VIDEO_WIDTH},height={VIDEO_HEIGHT},framerate={VIDEO_FPS}/1 ! "
+        "appsrc name=video format=time block=true max-bytes=4000000 "
+        f"caps=video/x-raw,format=RGB,width={VIDEO_WIDTH},height={VIDEO_HEIGHT},framerate={VIDEO_FPS}/1 ! "
         "videoconvert ! video/x-raw,format=I420 ! "
         f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={KEYFRAME_INTERVAL} bitrate=800 ! "
         "h264parse ! queue ! mux. "
@@ -288,9 +297,18 @@ def _mux(Gst, encoder: str, wav: Path, out_tmp: Path, duration_s: float) -> None
     # with spaces or quotes need no escaping.
     pipeline.get_by_name("src").set_property("location", str(wav))
     pipeline.get_by_name("sink").set_property("location", str(out_tmp))
+    appsrc = pipeline.get_by_name("video")
+    painter = graphics.Painter(VIDEO_WIDTH, VIDEO_HEIGHT, scenes if scenes is not None else [])
     bus = pipeline.get_bus()
     try:
         pipeline.set_state(Gst.State.PLAYING)
+        frame_ns = Gst.SECOND // VIDEO_FPS
+        for i in range(n_frames):
+            buf = Gst.Buffer.new_wrapped(painter.frame(i / VIDEO_FPS).tobytes())
+            buf.pts, buf.duration = i * frame_ns, frame_ns
+            if appsrc.emit("push-buffer", buf) != Gst.FlowReturn.OK:
+                break  # the pipeline failed; its error is on the bus
+        appsrc.emit("end-of-stream")
         msg = bus.timed_pop_filtered(
             _GST_TIMEOUT_S * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR
         )
@@ -326,7 +344,7 @@ def build_demo_clip(out_path: Path) -> Path:
     encoder = _audio_encoder(Gst)
     _require_elements(
         Gst,
-        ["filesrc", "wavparse", "audioconvert", "audioresample", "videotestsrc", "videoconvert",
+        ["filesrc", "wavparse", "audioconvert", "audioresample", "appsrc", "videoconvert",
          "x264enc", "h264parse", "matroskamux", "queue", "filesink"],
     )
 
@@ -345,7 +363,8 @@ def build_demo_clip(out_path: Path) -> Path:
         wav = workdir / "speech.wav"
         write_wav(wav, audio, rate)
         mkv_tmp = workdir / "demo_event.mkv"
-        _mux(Gst, encoder, wav, mkv_tmp, duration)
+        scenes = graphics.demo_scenes(duration)
+        _mux(Gst, encoder, wav, mkv_tmp, duration, scenes)
         # Sidecars go first: the clip's presence is what marks the build done.
         write_text_atomic(out_path.parent / TRANSCRIPT_NAME, "\n".join(sentences) + "\n")
         timings = {
@@ -354,6 +373,9 @@ def build_demo_clip(out_path: Path) -> Path:
             "voice": DEMO_VOICE,
             "speed": DEMO_SPEED,
             "segments": [[round(a, 3), round(b, 3), s] for (a, b), s in zip(spans, sentences)],
+            "graphics": graphics.VERSION,
+            # What a viewer can read on screen, and when: the ground truth for OCR.
+            "on_screen": graphics.on_screen(scenes),
         }
         write_text_atomic(out_path.parent / TIMINGS_NAME, json.dumps(timings, indent=1) + "\n")
         os.replace(mkv_tmp, out_path)

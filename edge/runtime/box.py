@@ -29,6 +29,7 @@ from edge.runtime.tracks import TrackBuilder
 from edge.ingest.sensor_series import SensorSeriesWriter
 from edge.store import AssetStore
 from edge.store.migrate import import_legacy
+from edge.vision.service import Vision
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,9 @@ class Box:
             raise
         bus = EventBus()
         tracks = TrackBuilder(store, provenance=caption_provenance(models))
-        supervisor = Supervisor(models, store, bus, state_file=data_dir / "streams.json", tracks=tracks)
+        vision = Vision(profile.vision, scheduler=scheduler, profile=profile.name)
+        supervisor = Supervisor(models, store, bus, state_file=data_dir / "streams.json", tracks=tracks,
+                                vision=vision)
         post = PostProcessorLoop([tracks, CaptionSegmenter(store), SensorSeriesWriter(store)],
                                  interval_s=config.sync.caption_segment_s)
         psutil.cpu_percent(interval=None)  # primes the counter: the first reading is always 0
@@ -99,9 +102,10 @@ class Box:
         for name, source in self.supervisor.saved_streams().items():
             wanted.setdefault(name, (source, True))  # the dashboard plays files at camera pace
         running = {h.name for h in self.supervisor.streams()}
+        blur = {s.name: s.blur_faces for s in self.config.streams}
         for name, (source, live) in wanted.items():
             if name not in running:
-                self.supervisor.add_stream(name, source, live=live)
+                self.supervisor.add_stream(name, source, live=live, blur_faces=blur.get(name))
 
     def start_sync(self, mqtt_url: str | None = None) -> str:
         """Sync continuously when paired; returns a line saying what happens."""

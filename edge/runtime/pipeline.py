@@ -28,6 +28,7 @@ class StreamSpec:
     source: str
     live: bool = False  # play a file at real-time pace, as a camera would
     video_fps: float | None = None  # decode frames at this rate (only when a processor consumes video)
+    video_size: tuple[int, int] | None = (640, 360)  # frames are scaled (letterboxed) to this size
 
     @property
     def live_source(self) -> bool:
@@ -89,6 +90,7 @@ class Pipeline:
         wants_video = any(p.consumes == "video" for p in self.processors)
         media = open_media(spec.source, stream=spec.name, audio=wants_audio,
                            video_fps=(spec.video_fps or 1.0) if wants_video else None,
+                           video_size=spec.video_size,
                            retry=self.retry if spec.live_source else None)
         items: Iterable[object] = media
         if spec.live_source:

@@ -11,6 +11,7 @@ so a run a crash left open gets them at the next start-up too.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -18,11 +19,12 @@ from pathlib import Path
 
 from edge.asr.captions import PunctuationJoin
 from edge.asr.models import SpeechModels
+from edge.asr.options import CaptionOptions
 from edge.asr.processor import CaptionProcessor
 from edge.asr.streaming import StreamClock
 from edge.config import STREAM_NAME
 from edge.errors import ConfigError, EdgeError
-from edge.events import CaptionEvent, SourceStatus, StreamLevel, StreamState
+from edge.events import CaptionEvent, KeyframeEvent, OcrTextEvent, SourceStatus, StreamLevel, StreamState
 from edge.ingest.gstreamer import RetryPolicy
 from edge.runtime import stream_list
 from edge.runtime.bus import EventBus
@@ -30,6 +32,8 @@ from edge.ingest.sources import redact
 from edge.runtime.pipeline import Pipeline, StreamSpec
 from edge.runtime.tracks import TrackBuilder
 from edge.store import AssetStore, DiskFullError, Run
+from edge.vision.recorder import VisionRecorder
+from edge.vision.service import Vision
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +55,10 @@ class StreamHealth:
 
 
 class _Stream:
-    def __init__(self, name: str, source: str, remember: bool = True, live: bool = False) -> None:
+    def __init__(self, name: str, source: str, remember: bool = True, live: bool = False,
+                 blur_faces: bool | None = None) -> None:
         self.health = StreamHealth(name, source)
+        self.blur_faces = blur_faces  # None: the profile's vision.blur_faces
         self.remember = remember  # re-added after a restart (false for the demo camera)
         self.live = live  # a file played at real-time pace, as a camera would
         self.stop = threading.Event()
@@ -70,8 +76,13 @@ class Supervisor:
         retry: RetryPolicy | None = None,
         state_file: Path | None = None,
         tracks: TrackBuilder | None = None,
+        vision: Vision | None = None,
+        caption_options: Callable[[str, Run], CaptionOptions] | None = None,
     ) -> None:
         self._models = models
+        # Each run's language, glossary and polishing hand-off (edge/asr/options.py BoxCaptions).
+        self._caption_options = caption_options
+        self.vision = vision  # keyframes, on-screen text and snapshots; None: captions only
         self._tracks = tracks or TrackBuilder(store, provenance=caption_provenance(models))
         # Streams the crew added at run time, re-added after a restart.
         self._state_file = state_file
@@ -81,7 +92,8 @@ class Supervisor:
         self._streams: dict[str, _Stream] = {}
         self._lock = threading.Lock()
 
-    def add_stream(self, name: str, source: str, *, remember: bool = True, live: bool = False) -> StreamHealth:
+    def add_stream(self, name: str, source: str, *, remember: bool = True, live: bool = False,
+                   blur_faces: bool | None = None) -> StreamHealth:
         """Start a stream; a remembered one is saved to the stream list first, so a failed save
         (DiskFullError on a full disk) leaves nothing running and the list as it was."""
         if not STREAM_NAME.match(name):
@@ -97,7 +109,7 @@ class Supervisor:
                 if remember:
                     wanted[name] = source
                 self._save_state(wanted)
-            stream = _Stream(name, source, remember, live)
+            stream = _Stream(name, source, remember, live, blur_faces)
             stream.thread = threading.Thread(target=self._run, args=(stream,), name=f"stream-{name}", daemon=True)
             self._streams[name] = stream
         stream.thread.start()
@@ -169,7 +181,12 @@ class Supervisor:
 
         punctuation = PunctuationJoin()  # a lone "," is never stored or shown on its own
 
-        def on_event(caption: CaptionEvent) -> None:
+        recorder: VisionRecorder | None = None
+
+        def on_event(caption: CaptionEvent | KeyframeEvent | OcrTextEvent) -> None:
+            if isinstance(caption, KeyframeEvent | OcrTextEvent):
+                self._bus.publish(recorder.handle(caption) if recorder is not None else caption)
+                return
             for ev in punctuation.feed(caption):
                 if ev.type == "final":
                     ev = self._store_final(stream, ev)
@@ -179,18 +196,26 @@ class Supervisor:
 
         reason, final_state = "ended", None
         try:
-            spec = StreamSpec(health.name, health.source, live=stream.live)
+            vision = self.vision if self.vision is not None and self.vision.wants(health.source) else None
+            spec = StreamSpec(health.name, health.source, live=stream.live,
+                              video_fps=vision.settings.fps if vision else None,
+                              video_size=vision.frame_size if vision else (640, 360))
             stream.run = self._store.records.open_run(health.name, redact(health.source), live=spec.timed)
             health.run = stream.run.id
             self._publish_health(stream)
             clock = StreamClock()
-            captions = self._models.caption_stream(health.name, live=spec.timed,
-                                                   clock=clock.now if spec.timed else None)
+            captions = self._models.caption_stream(
+                health.name, live=spec.timed, clock=clock.now if spec.timed else None,
+                options=self._caption_options(health.name, stream.run) if self._caption_options else None)
 
             def on_level(level: StreamLevel) -> None:
                 self._bus.publish(replace(level, run=health.run))
 
-            Pipeline(spec, [CaptionProcessor(captions, on_level=on_level)], clock=clock, retry=self._retry,
+            processors: list = [CaptionProcessor(captions, on_level=on_level)]
+            if vision is not None:
+                processors.append(vision.processor(health.name, blur_faces=stream.blur_faces))
+                recorder = VisionRecorder(self._store, stream.run, provenance=vision.provenance())
+            Pipeline(spec, processors, clock=clock, retry=self._retry,
                      stop=stream.stop).run(on_event, on_status)
             if stream.stop.is_set():
                 reason = "stopped"
