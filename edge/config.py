@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -40,6 +40,10 @@ class StreamConfig(_Strict):
     live: bool = False
     # Blur faces in this stream's keyframes and snapshots (None: the device profile's vision.blur_faces).
     blur_faces: bool | None = None
+    # Language spoken (a code such as es, or auto); None: the box's `captions.language`.
+    language: str | None = None
+    # This stream's glossary of names, added to the box-wide one (edge/asr/glossary.py).
+    glossary: Path | None = None
 
 
 class DashboardConfig(_Strict):
@@ -56,6 +60,11 @@ class DashboardConfig(_Strict):
     media_dirs: list[Path] = []
     # ...and http(s) sources only when allowed (the box would fetch any URL on its networks).
     allow_http_sources: bool = False
+    # HTTPS with a certificate the box makes (auto), or plain HTTP (off: tests, or behind a TLS proxy).
+    tls: Literal["auto", "off"] = "auto"
+    # A session ends this long after login, or after this long unused, whichever comes first.
+    session_hours: float = Field(default=12, gt=0, le=24 * 14)
+    session_idle_minutes: float = Field(default=240, gt=0, le=24 * 60 * 14)
 
 
 class StoreConfig(_Strict):
@@ -131,9 +140,20 @@ class SensorsConfig(_Strict):
     rules: list[SensorRule] = []
 
 
+class CaptionConfig(_Strict):
+    """Box-wide caption settings (edge/asr/options.py); a stream's own language and glossary come first."""
+
+    language: str | None = None  # None: the model's default (English); a code; or auto (needs a multilingual model)
+    glossary: Path | None = None  # the event's names, one per line: `Name | sounds like`
+    glossary_mode: Literal["correct", "prompt", "both"] = "correct"  # bench/glossary.py measures each
+    # Re-decode closed speech in the background for the run's kept transcript (edge/asr/polish.py).
+    polish: bool = True
+
+
 class BoxConfig(_Strict):
     box_id: str = "edge-box"
     profile: str | None = None
+    captions: CaptionConfig = CaptionConfig()
     streams: list[StreamConfig] = []
     dashboard: DashboardConfig = DashboardConfig()
     store: StoreConfig = StoreConfig()

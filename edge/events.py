@@ -76,6 +76,7 @@ class CaptionEvent:
     run: str | None = None
     seq: int | None = None
     wall_start: float | None = None
+    language: str | None = None  # ISO 639-1 code the text is in ("en", "es"); None where not known
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -86,6 +87,8 @@ class CaptionEvent:
             "end": round(self.end, 3),
             "emitted_at": round(self.emitted_at, 3),
         }
+        if self.language is not None:
+            out["language"] = self.language
         if self.run is not None:
             out["run"] = self.run
         if self.seq is not None:

@@ -27,7 +27,8 @@ OnUtterance = Callable[[float, np.ndarray, "str | None"], None]
 class CaptionOptions:
     language: str | None = None  # None: the model's default (English); a code; or "auto"
     task: Task = "transcribe"
-    glossary: Glossary | None = None
+    # A glossary, or a function returning the current one (edited on the dashboard while the stream runs).
+    glossary: Glossary | Callable[[], Glossary | None] | None = None
     glossary_mode: GlossaryMode = "correct"
     on_utterance: OnUtterance | None = None
 
@@ -38,10 +39,9 @@ class StreamOptions:
         self.lock = LanguageLock(options.language)
         self._multilingual = bool(getattr(engine, "multilingual", False))
         self._engine = engine
-        glossary = options.glossary
-        self.bias = (glossary.prompt_tokens(engine.tokenizer.encode)
-                     if glossary is not None and options.glossary_mode in ("prompt", "both") else None)
-        self._correct = glossary is not None and options.glossary_mode in ("correct", "both")
+        self._prompt = options.glossary_mode in ("prompt", "both")
+        self._correct = options.glossary_mode in ("correct", "both")
+        self._bias: tuple[Glossary | None, list[int] | None] = (None, None)
         self.last_language: str | None = None if self._multilingual else "en"
 
     # -- per utterance --------------------------------------------------------------
@@ -50,6 +50,21 @@ class StreamOptions:
         if getattr(utt, "language", None) is None:
             utt.language = self.lock.for_utterance(utt.start)
         return {"language": utt.language, "task": self.options.task, "bias": self.bias}
+
+    def glossary(self) -> Glossary | None:
+        g = self.options.glossary
+        return g() if callable(g) else g
+
+    @property
+    def bias(self) -> list[int] | None:
+        """The glossary's prompt tokens (prompt modes only), recomputed when the glossary changes."""
+        if not self._prompt:
+            return None
+        glossary = self.glossary()
+        if glossary is not self._bias[0]:
+            tokens = glossary.prompt_tokens(self._engine.tokenizer.encode) if glossary is not None else None
+            self._bias = (glossary, tokens)
+        return self._bias[1]
 
     def observe(self, utt: Any, decoded: Any) -> None:
         if utt.language == AUTO:
@@ -78,7 +93,8 @@ class StreamOptions:
     # -- per event ------------------------------------------------------------------
 
     def text(self, text: str) -> str:
-        return self.options.glossary.correct(text) if self._correct and self.options.glossary else text
+        glossary = self.glossary() if self._correct else None
+        return glossary.correct(text) if glossary is not None else text
 
     @property
     def language(self) -> str | None:
@@ -100,7 +116,7 @@ def caption_options(
     *,
     language: str | None = None,
     task: Task = "transcribe",
-    glossary: Glossary | Path | str | None = None,
+    glossary: Glossary | Callable[[], Glossary | None] | Path | str | None = None,
     glossary_mode: GlossaryMode = "correct",
     on_utterance: OnUtterance | None = None,
     where: str = "--language",
@@ -114,7 +130,66 @@ def caption_options(
     if task == "translate" and not multilingual:
         raise ConfigError("the translate task needs a multilingual model; this one is English-only",
                           "select the multilingual model (--model whisper-base)")
-    if glossary is not None and not isinstance(glossary, Glossary):
+    if isinstance(glossary, (str, Path)):
         glossary = Glossary.load(glossary)
     return CaptionOptions(language=language, task=task, glossary=glossary, glossary_mode=glossary_mode,
                           on_utterance=on_utterance)
+
+
+class BoxCaptions:
+    """The box's caption settings from its config file, checked at start-up; the polisher, when on.
+
+    `options_for(stream, run)` is what the supervisor asks for each run of a stream.
+    """
+
+    def __init__(self, config: Any, data_dir: Path, models: Any, store: Any) -> None:
+        from edge.asr.glossary import GlossaryBook
+        from edge.asr.language import check_language
+        from edge.asr.polish import Polisher
+
+        captions = config.captions
+        multilingual = bool(getattr(models.whisper, "multilingual", False))
+        self.default_language = check_language(captions.language, multilingual=multilingual,
+                                               where="captions.language")
+        self.languages = {s.name: check_language(s.language, multilingual=multilingual,
+                                                 where=f"streams.{i}.language")
+                          for i, s in enumerate(config.streams) if s.language is not None}
+        # Named files that are missing or unusable stop the box at start, naming the file and line.
+        for path in [captions.glossary, *(s.glossary for s in config.streams)]:
+            if path is not None:
+                Glossary.load(path)
+        self.mode: GlossaryMode = captions.glossary_mode
+        self.book = GlossaryBook(data_dir, box_file=captions.glossary,
+                                 stream_files={s.name: s.glossary for s in config.streams if s.glossary is not None})
+        self.polisher = None
+        if captions.polish:
+            engine = models.whisper
+            self.polisher = Polisher(
+                store, engine, models.profile.asr.offline, glossary_for=self.book.for_stream,
+                bias_for=(lambda stream: self._bias(engine, stream)) if self.mode in ("prompt", "both") else None)
+
+    def _bias(self, engine: Any, stream: str) -> list[int] | None:
+        glossary = self.book.for_stream(stream)
+        return glossary.prompt_tokens(engine.tokenizer.encode) if glossary is not None else None
+
+    def options_for(self, stream: str, run: Any = None) -> CaptionOptions:
+        on_utterance = None
+        if self.polisher is not None and run is not None:
+            from edge.asr.polish import ClosedSpeech
+
+            polisher, run_id = self.polisher, run.id
+
+            def on_utterance(start: float, audio: np.ndarray, language: str | None) -> None:
+                polisher.submit(ClosedSpeech(run_id, stream, start, audio, language))
+
+        return CaptionOptions(language=self.languages.get(stream, self.default_language),
+                              glossary=self.book.provider(stream), glossary_mode=self.mode,
+                              on_utterance=on_utterance)
+
+    def start(self) -> None:
+        if self.polisher is not None:
+            self.polisher.start()
+
+    def stop(self) -> None:
+        if self.polisher is not None:
+            self.polisher.stop()

@@ -107,6 +107,8 @@ class Polisher:
         self._ready: deque[_Window] = deque()
         self._context: dict[str, list[int]] = {}
         self._linked: dict[str, int] = {}  # run -> highest caption seq already linked
+        self._runs: set[str] = set()  # runs seen and not finished: each is finished once it closes
+        self._checked = 0.0
         self._cv = threading.Condition()
         self._stop = False
         self._busy = False
@@ -125,6 +127,7 @@ class Polisher:
                 window = None
             if window is None:
                 window = self._open[speech.run] = _Window(speech.run)
+                self._runs.add(speech.run)
             window.parts.append(speech)
             window.touched = time.monotonic()
             self._shed()
@@ -133,6 +136,7 @@ class Polisher:
     def finish_run(self, run_id: str) -> None:
         """The run has closed: polish what is left of it, then mark it complete."""
         with self._cv:
+            self._runs.discard(run_id)
             window = self._open.pop(run_id, None) or _Window(run_id)
             window.last = True
             self._ready.append(window)
@@ -191,6 +195,19 @@ class Polisher:
         for run, window in list(self._open.items()):
             if now - window.touched >= self._idle_s:
                 self._ready.append(self._open.pop(run))
+        if now - self._checked >= 2.0:
+            # A run that has closed gets its last window and its completion mark.
+            self._checked = now
+            for run_id in list(self._runs):
+                try:
+                    closed = self._store.records.run(run_id).closed_at is not None
+                except KeyError:
+                    closed = True
+                if closed:
+                    self._runs.discard(run_id)
+                    window = self._open.pop(run_id, None) or _Window(run_id)
+                    window.last = True
+                    self._ready.append(window)
 
     def _shed(self) -> None:
         backlog = sum(w.seconds for w in self._ready)

@@ -204,9 +204,9 @@ class Supervisor:
             health.run = stream.run.id
             self._publish_health(stream)
             clock = StreamClock()
-            captions = self._models.caption_stream(
-                health.name, live=spec.timed, clock=clock.now if spec.timed else None,
-                options=self._caption_options(health.name, stream.run) if self._caption_options else None)
+            extra = {"options": self._caption_options(health.name, stream.run)} if self._caption_options else {}
+            captions = self._models.caption_stream(health.name, live=spec.timed,
+                                                   clock=clock.now if spec.timed else None, **extra)
 
             def on_level(level: StreamLevel) -> None:
                 self._bus.publish(replace(level, run=health.run))
