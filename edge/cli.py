@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edge.sync_cli",
     "edge.ingest.mqtt_broker",
     "edge.vision.cli",
+    "edge.users_cli",
 )
 
 

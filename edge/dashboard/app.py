@@ -13,11 +13,12 @@ import os
 import re
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI
@@ -26,7 +27,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from edge.box_settings import load_settings
+from edge.dashboard.accounts import USERS_FILE
 from edge.dashboard.auth import Auth, AuthGate, LoginLimiter, Sessions, UserStore, bootstrap_admin
+from edge.dashboard.routes import settings as settings_routes
+from edge.dashboard.routes import users as users_routes
 from edge.dashboard.routes import assets, captions, metrics, pages, streams
 from edge.dashboard.routes import prometheus, sensors
 from edge.dashboard.routes import alerts as alert_routes
@@ -35,6 +40,7 @@ from edge.dashboard.routes import snapshots
 from edge.dashboard.timefmt import clock_html, span
 from edge.dashboard.routes import auth as auth_routes
 from edge.dashboard.limits import MAX_BODY, BodyLimit, DiskReservations
+from edge.dashboard.tls import Certificate, ensure_certificate
 from edge.dashboard.uploads import clean_temp
 from edge.ingest.sources import SourcePolicy
 from edge.runtime.box import Box
@@ -50,6 +56,8 @@ MiB = 1 << 20
 PUBLIC_ROUTES = frozenset({("GET", "/api/health"), ("HEAD", "/api/health"), ("GET", "/login"),
                            ("HEAD", "/login"), ("POST", "/api/login")})
 PUBLIC_PREFIXES = ("/static/",)
+# State-changing requests a viewer may send (every other one needs the editor role; see auth.AuthGate).
+VIEWER_WRITES = frozenset({("POST", "/api/logout"), ("POST", "/api/account/password")})
 
 # Pages load only our own scripts and styles: an injected <script> in a caption or
 # file name would not run even if escaping were ever missed somewhere.
@@ -63,11 +71,17 @@ def is_public(method: str, path: str) -> bool:
 
 def create_app(box: Box, *, admin_password: str | None = None, secure_cookies: bool = False) -> FastAPI:
     """The dashboard for `box`. The admin password comes from the argument, else EDGE_ADMIN_PASSWORD,
-    else the users file; with none of those a password is generated and printed once to stderr."""
+    else the users file; with none of those one is generated into <data>/initial-admin-password
+    (see accounts.bootstrap_admin), and stderr says where it is."""
     settings = box.config.dashboard
-    users = UserStore(box.data_dir / "users.json")
-    bootstrap_admin(users, admin_password or os.environ.get("EDGE_ADMIN_PASSWORD") or None)
-    auth = Auth(users, Sessions(), LoginLimiter(), secure_cookies=secure_cookies or settings.secure_cookies)
+    users = UserStore(box.data_dir / USERS_FILE)
+    print(bootstrap_admin(users, admin_password or os.environ.get("EDGE_ADMIN_PASSWORD") or None),
+          file=sys.stderr, flush=True)
+    # The store's own database, so sessions outlive a restart (a stand-in box without one: in memory).
+    sessions = Sessions(getattr(box.store, "db", None), ttl_s=settings.session_hours * 3600,
+                        idle_s=settings.session_idle_minutes * 60)
+    auth = Auth(users, sessions, LoginLimiter(), secure_cookies=secure_cookies or settings.secure_cookies,
+                viewer_writes=VIEWER_WRITES)
     max_upload_body = settings.max_upload_mb * MiB + MiB  # the form around the file
 
     def body_limit(method: str, path: str) -> int:
@@ -88,12 +102,14 @@ def create_app(box: Box, *, admin_password: str | None = None, secure_cookies: b
     app.state.disk_reservations = DiskReservations()
     app.state.source_policy = source_policy(box)
     clean_temp(app.state.upload_tmp)
+    settings_routes.apply_settings(box, load_settings(box.data_dir), at_start=True)  # the crew's disk floor
     # Optional pages shown in the navigation only once they exist (their module adds its key, e.g. "drafts").
     app.state.features = set()
     # CPU over an interval, alerts and the event log: measured from the start, not from the first page view.
     Monitor.of(box).start()
 
-    for module in (auth_routes, streams, captions, assets, metrics, alert_routes, events_log, pages):
+    for module in (auth_routes, streams, captions, assets, metrics, alert_routes, events_log, pages, users_routes,
+                   settings_routes):
         app.include_router(module.router)
     for module in (prometheus, sensors, snapshots):
         app.include_router(module.router)
@@ -203,6 +219,14 @@ class DashboardServer(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def certificate_lines(cert: Certificate) -> str:
+    made = "made a new HTTPS certificate" if cert.made else "HTTPS certificate"
+    return (f"dashboard: {made} for {', '.join(cert.names)}\n"
+            f"dashboard: its SHA-256 fingerprint is {cert.fingerprint}\n"
+            "dashboard: the browser warns once (the box signs its own certificate): check that the fingerprint "
+            "it shows matches, then accept")
+
+
 class _RedactTokens(logging.Filter):
     """Access logs print WebSocket URLs; a ?token= there is a live bearer secret."""
 
@@ -226,16 +250,24 @@ def make_server(app: FastAPI, host: str, port: int, **config: Any) -> DashboardS
 
 
 def serve(box: Box, host: str = "0.0.0.0", port: int = 8080, *, app: FastAPI | None = None,
-          sock: socket.socket | None = None, **config: Any) -> None:
+          sock: socket.socket | None = None, tls: Literal["auto", "off"] | None = None, **config: Any) -> None:
     """Serve the dashboard until SIGINT/SIGTERM (or `should_exit`); returns normally when stopped.
 
+    With `dashboard.tls: auto` (the default) it serves HTTPS with the box's own certificate and prints
+    its SHA-256 fingerprint; `tls="off"` (or the setting) serves plain HTTP.
     The box stays open: closing it is the caller's job.
     """
     settings = box.config.dashboard
     if settings.proxy_headers:
         config.setdefault("proxy_headers", True)
         config.setdefault("forwarded_allow_ips", settings.forwarded_allow_ips)
-    server = make_server(app or create_app(box), host, port, **config)
+    app = app or create_app(box)
+    if (tls or settings.tls) == "auto" and "ssl_certfile" not in config:
+        cert = ensure_certificate(box.data_dir)
+        config.update(ssl_certfile=str(cert.cert_file), ssl_keyfile=str(cert.key_file))
+        app.state.tls_fingerprint = cert.fingerprint
+        print(certificate_lines(cert), file=sys.stderr, flush=True)
+    server = make_server(app, host, port, **config)
     # uvicorn.Config configures its loggers when the server is made; filter after that.
     for name in ("uvicorn.access", "uvicorn.error"):
         logger = logging.getLogger(name)

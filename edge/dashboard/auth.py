@@ -1,14 +1,16 @@
-"""Who may use the dashboard: users file, sessions, login rate limits, and the gate.
+"""Who may use the dashboard: login rate limits, roles and the gate.
 
-Passwords are stored as argon2id hashes in `<data_dir>/users.json`, rewritten
-atomically (temp file, fsync, rename) so a power cut never leaves a box that
-nobody can log in to. Sessions live in memory only: a restart logs everyone
-out, which is acceptable on a box and avoids keeping bearer secrets on disk.
+Accounts (names, roles, argon2id hashes) are in `edge.dashboard.accounts`;
+sessions, kept in the store so a restart logs nobody out, in
+`edge.dashboard.sessions`.
 
 The gate (`AuthGate`) is ASGI middleware and deny-by-default: a route is
 public only if the app says so, so a route added later cannot be left open
 by forgetting a dependency. It runs before any request body is read, which
-keeps anonymous clients from making the box parse uploads.
+keeps anonymous clients from making the box parse uploads. Roles are
+deny-by-default too: a state-changing request needs the editor role unless
+the app lists it as open to viewers (logout, changing one's own password);
+routes that need more say so with `deps.require_role`.
 
 CSRF: the session cookie is `SameSite=Strict`, so browsers never attach it to
 requests started by another site; on top of that, cookie-authenticated
@@ -21,226 +23,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
-import json
 import math
-import secrets
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import parse_qs, quote, urlsplit
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from edge.durable import atomic_replace
-from edge.errors import ConfigError
+from edge.dashboard.accounts import ADMIN, ROLES, Role, UserStore, allows, bootstrap_admin  # noqa: F401 (re-exported)
+from edge.dashboard.sessions import SESSION_IDLE_S, SESSION_TTL_S, Session, Sessions  # noqa: F401 (re-exported)
 
 COOKIE = "edge_session"
-ADMIN = "admin"
-SESSION_TTL_S = 12 * 3600  # one shift; after that the crew logs in again
 WS_UNAUTHORIZED = 4401  # "401" in the application range of WebSocket close codes
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Anyone may POST to a public route (the login): cap what we are willing to read from strangers.
 MAX_PUBLIC_BODY = 16 * 1024
 
 Via = Literal["cookie", "bearer", "query"]
-
-
-# -- users ------------------------------------------------------------------
-
-
-class UserStore:
-    """`users.json`: {"version": 1, "users": {name: {"hash": argon2id, "updated_at": unix}}}."""
-
-    def __init__(self, path: Path, hasher: PasswordHasher | None = None) -> None:
-        self.path = path
-        self._hasher = hasher or PasswordHasher()
-        self._lock = threading.Lock()
-        # Each argon2 check takes ~64 MiB for ~0.1 s: cap how many run at once so
-        # a burst of logins cannot exhaust a small box's memory.
-        self._verifying = threading.BoundedSemaphore(2)
-        self._decoy: str | None = None
-
-    @property
-    def _decoy_hash(self) -> str:
-        # Unknown users are checked against this so a wrong name costs as long as a wrong password.
-        if self._decoy is None:
-            self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
-        return self._decoy
-
-    def exists(self) -> bool:
-        return self.path.is_file()
-
-    def usernames(self) -> list[str]:
-        return sorted(self._read())
-
-    def has(self, username: str) -> bool:
-        return username in self._read()
-
-    def set_password(self, username: str, password: str) -> None:
-        if not password:
-            raise ValueError("empty password")
-        hashed = self._hasher.hash(password)
-        with self._lock:
-            users = self._read()
-            users[username] = {"hash": hashed, "updated_at": round(time.time(), 3)}
-            self._write(users)
-
-    def verify(self, username: str, password: str) -> bool:
-        record = self._read().get(username)
-        stored = record["hash"] if record else self._decoy_hash
-        with self._verifying:
-            try:
-                ok = self._hasher.verify(stored, password)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                return False
-        if not record:
-            return False
-        if ok and self._hasher.check_needs_rehash(stored):
-            self.set_password(username, password)  # argon2 parameters were raised since
-        return ok
-
-    def _read(self) -> dict[str, dict[str, Any]]:
-        if not self.path.exists():
-            return {}
-        try:
-            data = json.loads(self.path.read_text())
-            users = data["users"]
-            if not isinstance(users, dict) or not all(isinstance(u.get("hash"), str) for u in users.values()):
-                raise ValueError("bad user record")
-            return users
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ConfigError(
-                f"dashboard users file {self.path} is unreadable ({exc})",
-                "restore it, or delete it and restart to generate a new admin password",
-            ) from None
-
-    def _write(self, users: dict[str, dict[str, Any]]) -> None:
-        payload = json.dumps({"version": 1, "users": users}, indent=2).encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_replace(self.path, payload, mode=0o600)  # password hashes: owner only
-
-def bootstrap_admin(users: UserStore, password: str | None) -> str | None:
-    """Make sure someone can log in. Returns a password we generated (to be shown once), else None.
-
-    A given password (argument or EDGE_ADMIN_PASSWORD) is authoritative: it
-    replaces the stored admin hash if it differs, so an operator who lost the
-    password can reset it by restarting with the variable set.
-    """
-    if password:
-        if not (users.has(ADMIN) and users.verify(ADMIN, password)):
-            users.set_password(ADMIN, password)
-        return None
-    if users.exists() and users.usernames():
-        return None
-    generated = secrets.token_urlsafe(12)
-    users.set_password(ADMIN, generated)
-    print(f"dashboard admin password (shown once): {generated}", file=sys.stderr, flush=True)
-    return generated
-
-
-# -- sessions ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    token: str  # the signed value the client holds (cookie or bearer)
-    username: str
-    expires_at: float
-
-
-class Sessions:
-    """Random tokens kept server-side, handed out with an HMAC so forged values are refused cheaply."""
-
-    def __init__(self, ttl_s: float = SESSION_TTL_S, clock: Callable[[], float] = time.time) -> None:
-        self.ttl_s = ttl_s
-        self._clock = clock
-        self._key = secrets.token_bytes(32)  # per process: a restart invalidates every token anyway
-        self._by_id: dict[str, Session] = {}
-        self._watchers: dict[str, list[Callable[[], None]]] = {}
-        self._lock = threading.Lock()
-
-    def create(self, username: str) -> Session:
-        ident = secrets.token_urlsafe(32)
-        session = Session(f"{ident}.{self._sign(ident)}", username, self._clock() + self.ttl_s)
-        with self._lock:
-            self._prune()
-            self._by_id[ident] = session
-        return session
-
-    def resolve(self, value: str | None) -> Session | None:
-        ident = self._verified_id(value)
-        if ident is None:
-            return None
-        with self._lock:
-            session = self._by_id.get(ident)
-            if session is not None and session.expires_at <= self._clock():
-                del self._by_id[ident]
-                return None
-            return session
-
-    def revoke(self, value: str | None) -> None:
-        ident = self._verified_id(value)
-        if ident is None:
-            return
-        with self._lock:
-            self._by_id.pop(ident, None)
-            watchers = self._watchers.pop(ident, [])
-        for callback in watchers:
-            callback()
-
-    def watch(self, value: str, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call `callback` (from whichever thread revokes) when this session is revoked; returns the unwatch.
-        Expiry is not announced: watchers compare `expires_at` with `now()` themselves."""
-        ident = self._verified_id(value)
-        if ident is None:
-            callback()
-            return lambda: None
-        with self._lock:
-            if ident not in self._by_id:
-                callback()
-                return lambda: None
-            self._watchers.setdefault(ident, []).append(callback)
-
-        def unwatch() -> None:
-            with self._lock:
-                callbacks = self._watchers.get(ident, [])
-                if callback in callbacks:
-                    callbacks.remove(callback)
-                if not callbacks:
-                    self._watchers.pop(ident, None)
-        return unwatch
-
-    def now(self) -> float:
-        return self._clock()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._by_id)
-
-    def _verified_id(self, value: str | None) -> str | None:
-        if not value or value.count(".") != 1 or len(value) > 200:
-            return None
-        ident, sig = value.split(".")
-        return ident if hmac.compare_digest(sig, self._sign(ident)) else None
-
-    def _sign(self, ident: str) -> str:
-        return hmac.new(self._key, ident.encode(), hashlib.sha256).hexdigest()[:32]
-
-    def _prune(self) -> None:
-        now = self._clock()
-        for ident in [i for i, s in self._by_id.items() if s.expires_at <= now]:
-            del self._by_id[ident]
 
 
 # -- login rate limits --------------------------------------------------------
@@ -371,6 +176,8 @@ class Auth:
     sessions: Sessions
     limiter: LoginLimiter
     secure_cookies: bool = False
+    # (method, path) a viewer may send although it changes something: only their own session and password.
+    viewer_writes: frozenset[tuple[str, str]] = frozenset()
 
     def identify(self, scope: Scope) -> tuple[Session | None, Via | None]:
         """The session a request carries: bearer header, then cookie, then (WebSockets only) ?token=."""
@@ -410,6 +217,7 @@ class Auth:
 
 
 IsPublic = Callable[[str, str], bool]  # (method, path) -> no login needed
+WRITE_ROLE: Role = "editor"  # what a state-changing request needs unless listed in Auth.viewer_writes
 
 
 class AuthGate:
@@ -431,9 +239,15 @@ class AuthGate:
             await self.app(scope, receive, send)
             return
         session, via = self.auth.identify(scope)
+        role = self.auth.users.role(session.username) if session else None
+        if session is not None and role is None:
+            # The account went away (removed from another process): its sessions go with it.
+            self.auth.sessions.revoke_user(session.username)
+            session = None
         state = scope.setdefault("state", {})
         state["session"] = session
         state["user"] = session.username if session else None
+        state["role"] = role
         method = scope.get("method", "GET")
         path = scope["path"]
         if self.is_public(method, path):
@@ -449,6 +263,11 @@ class AuthGate:
         unsafe = scope["type"] == "websocket" or method not in SAFE_METHODS
         if via == "cookie" and unsafe and not _same_origin(Headers(scope=scope)):
             await self._forbid_cross_site(scope, receive, send)
+            return
+        if (scope["type"] == "http" and method not in SAFE_METHODS and (method, path) not in self.auth.viewer_writes
+                and not allows(role, WRITE_ROLE)):
+            await JSONResponse({"detail": f"this needs the {WRITE_ROLE} role; you are {_a(role)}: ask an admin"},
+                               status_code=403)(scope, receive, send)
             return
         if scope["type"] == "websocket":
             await SessionBoundWebSocket(self.auth.sessions, session)(self.app, scope, receive, send)
@@ -524,7 +343,7 @@ class SessionBoundWebSocket:
         async def close_when_session_ends() -> None:
             while not ended.is_set():
                 left = self.session.expires_at - self.sessions.now()
-                if left <= 0:
+                if left <= 0 or not await asyncio.to_thread(self.sessions.alive, self.session.token):
                     break
                 with contextlib.suppress(asyncio.TimeoutError):
                     # Wake up now and then: the session clock may not be the loop's (tests move it).
@@ -560,6 +379,10 @@ def safe_next(target: str | None, default: str = "/live") -> str:
     if parts.scheme or parts.netloc or target.startswith("/login"):
         return default
     return target
+
+
+def _a(role: str | None) -> str:
+    return f"an {role}" if role and role[0] in "aeiou" else f"a {role}"
 
 
 def retry_after_header(wait_s: float) -> dict[str, str]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyCookie, HTTPBearer
 
+from edge.dashboard.accounts import Role, allows, check_role
 from edge.dashboard.auth import COOKIE
 from edge.runtime.box import Box
 
@@ -23,3 +26,24 @@ def require_user(request: Request, _b: object = Depends(_bearer), _c: object = D
     if not user:
         raise HTTPException(401, "login required", headers={"WWW-Authenticate": "Bearer"})
     return user
+
+
+def require_role(needed: Role) -> Callable[..., str]:
+    """A dependency: the logged-in username if their role allows what `needed` may do, else 403.
+
+    `Depends(require_role("editor"))` on a route or router; viewers < editors < admins."""
+    check_role(needed)
+
+    def dependency(request: Request, user: str = Depends(require_user)) -> str:
+        role = getattr(request.state, "role", None)
+        if not allows(role, needed):
+            raise HTTPException(403, f"this needs the {needed} role; you are {role or 'not logged in'}: "
+                                     "ask an admin")
+        return user
+
+    dependency.__name__ = f"require_{needed}"
+    return dependency
+
+
+def current_role(request: Request) -> Role | None:
+    return getattr(request.state, "role", None)

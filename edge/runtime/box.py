@@ -49,7 +49,23 @@ class Box:
     post: PostProcessorLoop = field(default_factory=lambda: PostProcessorLoop([]))
     started_at: float = field(default_factory=time.time)
     syncer: Any = None  # cloud_sync.Syncer once the box is paired with a center
+    embedder: Any = None  # edge.tagging.embeddings.Embedder: tags and semantic search (None: full-text only)
+    captions: Any = None  # edge.asr.options.BoxCaptions: languages, glossaries, the polisher
     sensors: Any = None  # edge.ingest.mqtt_service.SensorService once start_sensors() ran
+
+    def __post_init__(self) -> None:
+        # One box id everywhere: the one `edge init` recorded (sync and its keys use it) wins over the
+        # configuration file's, so the dashboard, /api/status and /api/health say what the center sees.
+        recorded = recorded_box_id(self.data_dir)
+        if recorded and recorded != self.config.box_id:
+            if "box_id" in self.config.model_fields_set:
+                log.warning("the configuration says box_id %r, but %s was initialised as %r: using %r",
+                            self.config.box_id, self.data_dir, recorded, recorded)
+            self.config = self.config.model_copy(update={"box_id": recorded})
+
+    @property
+    def box_id(self) -> str:
+        return self.config.box_id
 
     @classmethod
     def open(cls, data_dir: Path, config: BoxConfig, profile_name: str | None = None) -> "Box":
@@ -112,10 +128,15 @@ class Box:
         from cloud_sync import Syncer
         from cloud_sync.config import SyncConfig
 
+        from edge.box_settings import load_settings
+        from edge.kinds import default_ttls
+
         from edge.errors import EdgeError
 
         try:
-            self.syncer = Syncer(self.store, self.data_dir, SyncConfig(bandwidth_kbps=self.config.sync.bandwidth_kbps),
+            ttl_s = load_settings(self.data_dir).ttl_s(default_ttls())  # the crew's retention settings
+            self.syncer = Syncer(self.store, self.data_dir,
+                                 SyncConfig(bandwidth_kbps=self.config.sync.bandwidth_kbps, ttl_s=ttl_s),
                                  mqtt_url=mqtt_url or self.config.sync.mqtt)
         except EdgeError as exc:  # not initialised or not paired: the box still captions and stores
             return f"sync: off ({exc})"
@@ -182,3 +203,27 @@ def _temperature() -> float | None:
         return None
     readings = [t.current for entries in sensors.values() for t in entries if t.current]
     return round(max(readings), 1) if readings else None
+
+def recorded_box_id(data_dir: Path) -> str | None:
+    """The id `edge init` wrote to `<data>/box.json`, if any (unreadable counts as none: sync says why)."""
+    import json
+
+    try:
+        value = json.loads((data_dir / "box.json").read_text()).get("box_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _load_embedder(profile):
+    """The profile's sentence embedder, or None (tagging off, or its model not provisioned: said in the log)."""
+    if not profile.tagging.enabled:
+        return None
+    from edge.errors import EdgeError
+    from edge.tagging.embeddings import Embedder
+
+    try:
+        return Embedder.from_profile(profile)
+    except EdgeError as exc:
+        log.warning("tags and semantic search are off: %s", exc)
+        return None

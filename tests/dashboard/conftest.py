@@ -107,7 +107,7 @@ def cheap_password_hashing(monkeypatch):
 
     from argon2 import PasswordHasher
 
-    monkeypatch.setattr("edge.dashboard.auth.PasswordHasher",
+    monkeypatch.setattr("edge.dashboard.accounts.PasswordHasher",
                         partial(PasswordHasher, time_cost=1, memory_cost=8 * 1024, parallelism=1))
 
 

@@ -293,19 +293,6 @@ def test_users_file_holds_argon2_hashes_only(box, app):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
-def test_without_any_password_one_is_generated_and_shown_once(box, monkeypatch, capsys):
-    monkeypatch.delenv("EDGE_ADMIN_PASSWORD", raising=False)
-    create_app(box)
-    err = capsys.readouterr().err
-    match = re.search(r"dashboard admin password \(shown once\): (\S+)", err)
-    assert match, err
-    generated = match.group(1)
-    create_app(box)  # a restart keeps the users file and prints nothing
-    assert "password" not in capsys.readouterr().err
-    app = create_app(box)
-    assert TestClient(app).post("/api/login", json={"username": "admin", "password": generated}).status_code == 200
-
-
 def test_the_environment_sets_and_resets_the_admin_password(box, monkeypatch, capsys):
     monkeypatch.setenv("EDGE_ADMIN_PASSWORD", "from-the-env")
     app = create_app(box)

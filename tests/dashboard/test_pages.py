@@ -107,7 +107,7 @@ from edge.config import BoxConfig
 from edge.dashboard.app import serve
 
 data = Path(sys.argv[1])
-box = SimpleNamespace(data_dir=data, config=BoxConfig(), store=SimpleNamespace(root=data / "store"),
+box = SimpleNamespace(data_dir=data, config=BoxConfig(dashboard={"tls": "off"}), store=SimpleNamespace(root=data / "store"),
                       started_at=time.time())
 
 def interrupt_when_up():
