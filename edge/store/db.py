@@ -213,6 +213,31 @@ MIGRATIONS: list[str] = [
         DELETE FROM vectors WHERE owner = 'a:' || old.id;
     END;
     """,
+    # Drafts (edge/drafts/store.py): generated -> edited -> approved -> synced, or rejected; the content is
+    # JSON (sentences with their sources, what the verifier removed); the audit says who changed what, when.
+    """
+    CREATE TABLE drafts (
+        id          TEXT PRIMARY KEY,
+        stream      TEXT,
+        state       TEXT NOT NULL CHECK (state IN ('generated', 'edited', 'approved', 'synced', 'rejected')),
+        version     INTEGER NOT NULL DEFAULT 1,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL,
+        content     TEXT NOT NULL,
+        asset_id    TEXT,
+        last_seq    INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX drafts_stream ON drafts (stream, created_at);
+    CREATE TABLE draft_audit (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        draft_id TEXT NOT NULL REFERENCES drafts (id) ON DELETE CASCADE,
+        at       REAL NOT NULL,
+        user     TEXT NOT NULL,
+        action   TEXT NOT NULL,
+        detail   TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX draft_audit_draft ON draft_audit (draft_id, id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
