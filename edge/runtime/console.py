@@ -112,6 +112,8 @@ class ConsoleReporter:
         previous = self._streams.get(s.stream)
         if previous is None:
             lines.append(f"stream {s.stream} added: {s.source}")
+        elif s.state == "starting":
+            return lines  # each reconnect passes through starting: only where it lands is news
         if previous != (s.state, message if s.state in {"retrying", "failed"} else ""):
             if s.state == "retrying":
                 lines.append(f"stream {s.stream}: retrying: {message}" if message else f"stream {s.stream}: retrying")
