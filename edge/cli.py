@@ -25,7 +25,9 @@ COMMAND_MODULES: tuple[str, ...] = (
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from edge.logs import setup_logging
+
+    setup_logging(verbose=args.verbose, fmt=args.log_format, file=args.log_file)
     try:
         return args.func(args) or 0
     except EdgeError as exc:
@@ -40,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge", description="Edge box for news crews: live captions on local models.")
     p.add_argument("-v", "--verbose", action="store_true", help="log what the box is doing")
+    p.add_argument("--log-format", choices=["text", "json"], default="text",
+                   help="json: one JSON object per log line (for the journal or a log shipper)")
+    p.add_argument("--log-file", type=Path, help="log to this file, rotated at 10 MB (5 kept), instead of stderr")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
     def command(name: str, func, help: str) -> argparse.ArgumentParser:
@@ -259,7 +264,11 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  from a phone on the same network: {'  '.join(urls[1:])}", file=sys.stderr)
         print("Ctrl-C stops the box.", file=sys.stderr, flush=True)
         # Web access lines would drown the stream and sync news: uvicorn only reports problems.
-        serve(box, host, port, sock=sock, access_log=False, log_level="warning")
+        supervision = _systemd_supervision(box, host, port, config)  # READY, then earned WATCHDOG pings
+        try:
+            serve(box, host, port, sock=sock, access_log=False, log_level="warning")
+        finally:
+            supervision.stop()
     finally:
         sock.close()
         if box is not None:
@@ -304,6 +313,26 @@ def _sync_line(box, data: Path, mqtt: str | None) -> str:
         return ("sync: not set up (this box is not paired with a newsroom center yet), so captions and media "
                 f"stay on this box. To pair it: {how}")
     return line.replace("sync: off (", "sync: cannot start (", 1)
+
+
+def _systemd_supervision(box, host: str, port: int, config):
+    """Under systemd (Type=notify): READY once the dashboard answers, WATCHDOG while the box is healthy."""
+    from edge.runtime.notify import Notifier, Supervision, dashboard_answers
+
+    scheme = "https" if getattr(config.dashboard, "tls", None) == "auto" else "http"
+    local = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+
+    def post_processors() -> str | None:
+        thread = box.post._thread
+        return None if thread is None or thread.is_alive() else "the post-processor loop stopped"
+
+    def status() -> str:
+        streams = box.supervisor.streams()
+        playing = sum(s.state == "playing" for s in streams)
+        return f"{playing}/{len(streams)} streams playing; dashboard on port {port}"
+
+    return Supervision(Notifier(), [dashboard_answers(f"{scheme}://{local}:{port}/api/health"), post_processors],
+                       status=status).start()
 
 
 # -- demo ----------------------------------------------------------------------------
