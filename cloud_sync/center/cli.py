@@ -143,8 +143,17 @@ def _serve(args: argparse.Namespace) -> int:
         pass
     if server.endpoint and not failure:
         print(f"edge-center: serving on {server.endpoint}", file=sys.stderr, flush=True)
+    from edge.runtime.notify import Notifier
+
+    notifier = Notifier()  # systemd Type=notify: ready once serving; the watchdog pinged while the loop lives
+    if server.endpoint and not failure:
+        notifier.ready(f"serving on {server.endpoint}")
+    pinged = 0.0
     while thread.is_alive():
         thread.join(0.5)  # the main thread stays free to take signals
+        if notifier.watchdog_s and not stopping and time.monotonic() - pinged >= notifier.watchdog_s / 2:
+            notifier.watchdog()
+            pinged = time.monotonic()
         if stopping and time.monotonic() - stopping[0] > STOP_TIMEOUT_S:
             log.error("the center did not stop within %.0f s of the signal; exiting anyway", STOP_TIMEOUT_S)
             _stop_recorder(recorder)
