@@ -36,7 +36,9 @@ from edge.dashboard.routes import assets, captions, metrics, pages, streams
 from edge.dashboard.routes import prometheus, sensors
 from edge.dashboard.routes import alerts as alert_routes
 from edge.dashboard.routes import events_log
+from edge.dashboard.routes import search as search_routes
 from edge.dashboard.routes import snapshots
+from edge.dashboard.routes import glossary as glossary_routes
 from edge.dashboard.timefmt import clock_html, span
 from edge.dashboard.routes import auth as auth_routes
 from edge.dashboard.limits import MAX_BODY, BodyLimit, DiskReservations
@@ -106,12 +108,14 @@ def create_app(box: Box, *, admin_password: str | None = None, secure_cookies: b
     # Optional pages shown in the navigation only once they exist (their module adds its key, e.g. "drafts").
     app.state.features = set()
     # CPU over an interval, alerts and the event log: measured from the start, not from the first page view.
-    Monitor.of(box).start()
+    # (Only a running Box has streams to watch; tests that merely list the routes pass a bare namespace.)
+    if isinstance(box, Box):
+        Monitor.of(box).start()
 
     for module in (auth_routes, streams, captions, assets, metrics, alert_routes, events_log, pages, users_routes,
                    settings_routes):
         app.include_router(module.router)
-    for module in (prometheus, sensors, snapshots):
+    for module in (prometheus, sensors, search_routes, snapshots, glossary_routes):
         app.include_router(module.router)
     prometheus.watch(box)  # caption latencies counted from the start, not from the first scrape
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

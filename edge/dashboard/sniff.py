@@ -41,6 +41,17 @@ AAC = FileType("audio/aac", (".aac",))
 TEXT = FileType("text/plain", (".txt", ".md", ".text"))
 
 ALLOWED = "JPEG, PNG, WebP or HEIC photos; MP4/MOV, Matroska or WebM clips; WAV, MP3 or M4A/AAC audio; plain text notes"
+# What a crew reads when a file is refused: what is wrong, then what to do.
+NOT_ACCEPTED = ("The box cannot take this kind of file. Send a photo (JPEG, PNG, WebP or HEIC), a video "
+                "(MP4, MOV, MKV or WebM), a sound recording (WAV, MP3 or M4A) or a text note.")
+
+
+def text_posing_as_media(filename: str | None) -> str:
+    """A text file sent as a photo or clip (often a note saved under a picture's name)."""
+    name = f"“{Path(filename).name}”" if filename else "This file"
+    return (f"{name} contains text, not a photo, video or sound recording, whatever its name says. "
+            "To keep the text, copy it into the Note box and upload again; to send a picture, choose the "
+            "picture itself.")
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"}
 _HEIF_GENERIC = {b"mif1", b"msf1"}

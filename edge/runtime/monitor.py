@@ -43,7 +43,8 @@ class Monitor:
         self._states: dict[str, str] = {}
         self._sync_state: str | None = None
         self._synced: int | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one look at a time
+        self._start_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -57,7 +58,7 @@ class Monitor:
             return monitor
 
     def start(self) -> "Monitor":
-        with self._lock:
+        with self._start_lock:
             if self._thread is None:
                 self.look()  # streams and alerts known from the first page on
                 self._thread = threading.Thread(target=self._loop, name="box-monitor", daemon=True)

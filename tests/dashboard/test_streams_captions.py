@@ -75,7 +75,8 @@ def test_captions_endpoint_pages_one_run_by_sequence_number(client, box):
     assert page["run"] == cam1.id and [c["text"] for c in page["captions"]] == ["First line.", "Second line."]
     first = page["captions"][0]
     assert first == {"seq": first["seq"], "run": cam1.id, "stream": "cam1", "text": "First line.", "start": 0.0,
-                     "end": 2.0, "wall_start": first["wall_start"], "type": "final"}
+                     "end": 2.0, "wall_start": first["wall_start"], "type": "final",
+                     "marked": False}
     assert abs(first["wall_start"] - cam1.origin) < 1e-6  # stream second 0 of the run, on the wall clock
     # `after` is the last seq you have: the next page has what came after it.
     after = client.get("/api/captions", params={"stream": "cam1", "after": first["seq"]}).json()

@@ -25,6 +25,7 @@ from edge.dashboard.deps import get_box, require_user
 from edge.dashboard.limits import DiskReservations
 from edge.dashboard.uploads import ReceivedUpload, UploadRejected, receive_upload
 from edge.runtime.box import Box
+from edge.runtime.event_log import EventLog
 from edge.store import Asset, AssetKind, DiskFullError, StoreError
 from edge.store.assets import ASSET_ID
 
@@ -145,7 +146,7 @@ async def upload(request: Request, box: Box = Depends(get_box)) -> JSONResponse:
 
     def check_head(head: bytes) -> None:
         if sniff.sniff(head) is None:
-            raise UploadRejected(415, f"unsupported file type; accepted are {sniff.ALLOWED}")
+            raise UploadRejected(415, sniff.NOT_ACCEPTED)
 
     with contextlib.ExitStack() as held:
         try:
@@ -179,21 +180,33 @@ def _store_upload(box: Box, received: ReceivedUpload, user: str) -> Asset:
     if received.path is None:
         if kind != "note" or not note:
             raise HTTPException(422, "attach a file, or write a note (kind=note)")
-        return _store(box.store.add_bytes, note.encode() + b"\n", kind="note", name=_note_name(),
-                      mime="text/plain", tags=tags, meta=meta, provenance={"source": "dashboard"})
+        asset = _store(box.store.add_bytes, note.encode() + b"\n", kind="note", name=_note_name(),
+                       mime="text/plain", tags=tags, meta=meta, provenance={"source": "dashboard"})
+        _log_upload(box, asset, user)
+        return asset
     with open(received.path, "rb") as f:
         found = sniff.sniff(f.read(sniff.HEAD_BYTES))
     if found is None or (found.is_text and not sniff.is_plain_text(received.path)):
-        raise HTTPException(415, f"unsupported file type; accepted are {sniff.ALLOWED}")
+        raise HTTPException(415, sniff.NOT_ACCEPTED)
     if found.is_text and kind != "note":
-        raise HTTPException(415, "plain text is accepted as a note: send kind=note")
+        raise HTTPException(415, sniff.text_posing_as_media(received.filename))
     if note:
         meta["note"] = note
     if received.client_type:
         meta["client_type"] = received.client_type[:100]
-    return _store(box.store.add_file, received.path, kind=kind, name=_upload_name(received.filename, found),
-                  mime=found.mime, tags=tags, meta=meta, provenance={"source": "dashboard"},
-                  text=note or None)  # the note is what an editor will search for
+    asset = _store(box.store.add_file, received.path, kind=kind, name=_upload_name(received.filename, found),
+                   mime=found.mime, tags=tags, meta=meta, provenance={"source": "dashboard"},
+                   text=note or None)  # the note is what an editor will search for
+    _log_upload(box, asset, user)
+    return asset
+
+
+def _log_upload(box: Box, asset: Asset, user: str) -> None:
+    try:
+        EventLog(box.store).add("upload", f"{user} uploaded {asset.name} ({asset.kind}, {asset.size / 1e6:.1f} MB)",
+                                data={"asset_id": asset.id, "by": user})
+    except StoreError as exc:  # the upload is stored; a missing log line must not turn it into an error
+        log.warning("upload %s not written to the event log: %s", asset.id, exc)
 
 
 def _store(add: Callable[..., Asset], *args: object, **kwargs: object) -> Asset:

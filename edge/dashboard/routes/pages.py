@@ -11,8 +11,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from edge.dashboard.auth import safe_next
 from edge.dashboard.deps import get_box, require_user
 from edge.dashboard.routes.assets import INLINE_TYPES, find_asset, list_assets
+from edge.dashboard.routes.metrics import box_status
 from edge.dashboard.routes.streams import public
+from edge.dashboard.status import banner, box_id_of
 from edge.runtime.box import Box
+from edge.runtime.event_log import EventLog
 from edge.store import AssetKind, StoreError
 
 router = APIRouter(include_in_schema=False)
@@ -23,14 +26,24 @@ TEXT_PREVIEW_BYTES = 64 * 1024
 TEXT_TYPES = frozenset({"text/plain", "text/vtt"})
 NAV = [("live", "/live", "Live"), ("streams", "/streams", "Streams"), ("assets", "/assets", "Assets"),
        ("upload", "/upload", "Upload"), ("drafts", "/drafts", "Drafts"), ("sync", "/sync", "Sync"),
+       ("events", "/events", "Events"), ("search", "/search", "Search"),
        ("health", "/health", "Health")]
+NAME_RULE = ("A name is 1 to 64 letters (a-z, A-Z), digits, dots, dashes or underscores, with no spaces, "
+             "e.g. cam1 or stage-left.")
+# Shown only when their key is in app.state.features: a page that is still a placeholder stays out of the way.
+OPTIONAL_NAV = frozenset({"drafts"})
+
+
+def nav_for(request: Request) -> list[tuple[str, str, str]]:
+    features = getattr(request.app.state, "features", set())
+    return [item for item in NAV if item[0] not in OPTIONAL_NAV or item[0] in features]
 
 
 def render(request: Request, template: str, active: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     box: Box = request.app.state.box
     return request.app.state.templates.TemplateResponse(
         request, template, status_code=status_code,
-        context={"user": request.state.user, "box_id": box.config.box_id, "nav": NAV, "active": active,
+        context={"user": request.state.user, "box_id": box_id_of(box), "nav": nav_for(request), "active": active,
                  "disk": box.store.disk_status(), **context},
         headers={"Cache-Control": "no-store"},
     )
@@ -43,7 +56,7 @@ def login_page(request: Request, next: str | None = None) -> Response:
         return RedirectResponse(target, status_code=303)
     box: Box = request.app.state.box
     return request.app.state.templates.TemplateResponse(
-        request, "login.html", context={"next": target, "box_id": box.config.box_id, "user": None},
+        request, "login.html", context={"next": target, "box_id": box_id_of(box), "user": None},
         headers={"Cache-Control": "no-store"})
 
 
@@ -54,12 +67,14 @@ def home() -> RedirectResponse:
 
 @router.get("/live", dependencies=user_router_deps)
 def live(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
-    return render(request, "live.html", "live", streams=[s.to_json() for s in box.supervisor.streams()])
+    return render(request, "live.html", "live", streams=[public(s) for s in box.supervisor.streams()],
+                  banner=banner(box))
 
 
 @router.get("/streams", dependencies=user_router_deps)
 def streams(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
     return render(request, "streams.html", "streams", streams=[public(s) for s in box.supervisor.streams()],
+                  name_rule=NAME_RULE,
                   media_dirs=[str(d) for d in request.app.state.source_policy.media_dirs])
 
 
@@ -122,4 +137,12 @@ def sync(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
 
 @router.get("/health", dependencies=user_router_deps)
 def health(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
-    return render(request, "health.html", "health", h=box.health(), ws_clients=request.app.state.ws_clients)
+    return render(request, "health.html", "health", h=box_status(box), ws_clients=request.app.state.ws_clients)
+
+
+@router.get("/events", dependencies=user_router_deps)
+def events(request: Request, kind: str = Query("", max_length=16), box: Box = Depends(get_box)) -> HTMLResponse:
+    kinds = ["stream", "upload", "sync", "alert"]
+    chosen = kind if kind in kinds else None
+    return render(request, "events.html", "events", events=EventLog(box.store).recent(kind=chosen, limit=200),
+                  kinds=kinds, kind=chosen or "")

@@ -7,6 +7,14 @@ document.addEventListener("DOMContentLoaded", () => {
   const error = document.getElementById("stream-error");
   const known = JSON.parse(list.dataset.names || "[]").sort().join("\n");
 
+  // The browser's own "Please match the requested format." does not say what the format is.
+  const name = form.elements["name"];
+  name.addEventListener("invalid", () => {
+    name.setCustomValidity(name.validity.valueMissing ? "Give the stream a name. " + name.dataset.rule : name.dataset.rule);
+    edge.show(error, name.validationMessage);
+  });
+  name.addEventListener("input", () => { name.setCustomValidity(""); edge.show(error, ""); });
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     edge.show(error, "");
@@ -30,10 +38,6 @@ document.addEventListener("DOMContentLoaded", () => {
     location.reload();
   });
 
-  function clock(t) {
-    return t ? new Date(t * 1000).toLocaleString() : "–";
-  }
-
   async function refresh() {
     const response = await fetch("/api/streams");
     if (response.status === 401) return edge.toLogin();
@@ -48,7 +52,7 @@ document.addEventListener("DOMContentLoaded", () => {
       card.querySelector('[data-field="state"]').className = "state state-" + s.state;
       set("finals", s.finals);
       set("retries", s.retries);
-      set("last_caption_at", clock(s.last_caption_at));
+      set("last_caption_at", edge.clock(s.last_caption_at));
       set("message", s.message === s.source ? "" : s.message);
     }
   }
