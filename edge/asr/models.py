@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edge.asr.options import CaptionOptions
 from edge.asr.streaming import CaptionStream
 from edge.asr.vad import SileroVad
 from edge.asr.whisper import WhisperEngine
@@ -36,7 +37,8 @@ class SpeechModels:
         # queueing each frame behind a background step would cost more than it saves.
         return self.whisper.scheduler
 
-    def caption_stream(self, stream: str, *, live: bool, clock: Callable[[], float] | None = None) -> CaptionStream:
+    def caption_stream(self, stream: str, *, live: bool, clock: Callable[[], float] | None = None,
+                       options: CaptionOptions | None = None) -> CaptionStream:
         # Each stream keeps its own VAD state; the graph and Whisper weights are shared.
         return CaptionStream(
             self.whisper,
@@ -46,4 +48,5 @@ class SpeechModels:
             stream=stream,
             live=live,
             clock=clock,
+            options=options,
         )

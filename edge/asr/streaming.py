@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.asr.options import CaptionOptions, StreamOptions
 from edge.asr.vad import FRAME_S, SileroVad, SpeechSegmenter, VadFrame
 from edge.asr.whisper import MAX_PREVIOUS_TOKENS, WhisperEngine, Word
 from edge.events import SAMPLE_RATE, AudioChunk, CaptionEvent
@@ -74,6 +75,7 @@ class _Utterance:
     committed_until: float | None = None
     history: deque = field(default_factory=deque)
     decoded_frames: int = 0
+    language: str | None = None  # what this utterance is decoded in (edge/asr/options.py)
 
     @property
     def start(self) -> float:
@@ -100,8 +102,11 @@ class CaptionStream:
         stream: str = "main",
         live: bool = False,
         clock: Callable[[], float] | None = None,
+        options: CaptionOptions | None = None,
     ) -> None:
         self._engine = engine
+        # Language, task, glossary and polishing hand-off (edge/asr/options.py).
+        self._opts = StreamOptions(options or CaptionOptions(), engine)
         self._segmenter = SpeechSegmenter(vad, vad_settings)
         self._asr = asr
         self._vad = vad_settings
@@ -173,7 +178,8 @@ class CaptionStream:
         return self._clock() if self._clock else self._position
 
     def _event(self, kind: str, text: str, start: float, end: float) -> CaptionEvent:
-        return CaptionEvent(kind, self._stream, text.strip(), start, max(end, start), self._emitted_at())
+        return CaptionEvent(kind, self._stream, self._opts.text(text.strip()), start, max(end, start), self._emitted_at(),
+                            language=self._opts.language)
 
     # -- decoding -----------------------------------------------------------------
 
@@ -185,7 +191,9 @@ class CaptionStream:
         audio = utt.audio()
         utt.decoded_frames = len(utt.frames)
         decoded = self._engine.decode(audio, streaming.partial, prefix=utt.committed,
-                                      previous=self._previous(streaming.partial), urgent=False)
+                                      previous=self._previous(streaming.partial), urgent=False,
+                                      **self._opts.decode_args(utt))
+        self._opts.observe(utt, decoded)
         words = self._engine.words(decoded.tokens)
         utt.history.append(words)
         while len(utt.history) > streaming.agreement:
@@ -212,7 +220,8 @@ class CaptionStream:
     def _commit(self, utt: _Utterance, words: list[Word], audio: np.ndarray) -> Generator[CaptionEvent, None, int]:
         """Commit the agreed words that end safely before the audio does; returns how many."""
         tokens = [t for w in words for t in w.tokens]
-        ends = self._engine.word_ends(audio, utt.committed + tokens, self._asr.streaming.partial)[-len(words):]
+        ends = self._engine.word_ends(audio, utt.committed + tokens, self._asr.streaming.partial,
+                                      language=utt.language)[-len(words):]
         limit = len(audio) / SAMPLE_RATE - self._asr.streaming.commit_margin_s
         n = 0
         while n < len(words) and n < len(ends) and ends[n] <= limit:
@@ -228,8 +237,11 @@ class CaptionStream:
         return n
 
     def _finish(self, utt: _Utterance, speech_end: float, frames: int | None = None) -> Iterator[CaptionEvent]:
+        self._opts.closed(utt.start, utt.audio(frames), utt.language)  # for the polished transcript
         settings = self._asr.streaming.final if self._live else self._asr.offline
-        decoded = self._engine.decode(utt.audio(frames), settings, prefix=utt.committed, previous=self._previous(settings))
+        decoded = self._engine.decode(utt.audio(frames), settings, prefix=utt.committed, previous=self._previous(settings),
+                                      **self._opts.decode_args(utt))
+        self._opts.observe(utt, decoded)
         start = utt.committed_until if utt.committed_until is not None else utt.speech_start
         self._history = (self._history + utt.committed + decoded.tokens)[-MAX_PREVIOUS_TOKENS:]
         if decoded.text.strip():

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from edge.asr.models import SpeechModels
+from edge.asr.options import CaptionOptions
 from edge.asr.processor import CaptionProcessor
 from edge.asr.streaming import StreamClock
 from edge.errors import EdgeError
@@ -41,11 +42,13 @@ def caption_media(
     retry: RetryPolicy | None = None,
     on_status: Callable[[SourceStatus], None] | None = None,
     stop: threading.Event | None = None,
+    options: CaptionOptions | None = None,
 ) -> Iterator[CaptionEvent]:
     """Caption one source through the box's pipeline. Files are read as fast as possible unless `live`."""
     spec = StreamSpec(stream, media, live=live)
     clock = StreamClock()
-    captions = models.caption_stream(stream, live=spec.timed, clock=clock.now if spec.timed else None)
+    captions = models.caption_stream(stream, live=spec.timed, clock=clock.now if spec.timed else None,
+                                     options=options)
     pipeline = Pipeline(spec, [CaptionProcessor(captions)], clock=clock, retry=retry, stop=stop)
     yield from events_of(pipeline, on_status)
 
@@ -56,6 +59,7 @@ def run_streams(
     *,
     live: bool = False,
     retry: RetryPolicy | None = None,
+    options: CaptionOptions | None = None,
 ) -> Iterator[CaptionEvent | SourceStatus | StreamFailed | StreamEnded]:
     """Caption every source concurrently; yields events of all streams as they come."""
     events: queue.Queue = queue.Queue(maxsize=1000)
@@ -63,7 +67,8 @@ def run_streams(
 
     def worker(name: str, media: str) -> None:
         try:
-            for ev in caption_media(models, media, stream=name, live=live, retry=retry, on_status=events.put):
+            for ev in caption_media(models, media, stream=name, live=live, retry=retry, on_status=events.put,
+                                    options=options):
                 if stop.is_set():
                     return
                 events.put(ev)
