@@ -66,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="give up on a live source that has not played within this many seconds of starting "
                         "(default: 15); once it has played, a drop is retried")
     t.add_argument("-o", "--output", type=Path, help="write captions here instead of standard output")
+    t.add_argument("--model", help="ASR model from the registry instead of the profile's (e.g. whisper-base: multilingual)")
+    t.add_argument("--language", help="language spoken: a code (en, es, de, fr, ...) or auto (detected, then held); "
+                   "other than en needs a multilingual model")
+    t.add_argument("--task", choices=["transcribe", "translate"], default="transcribe",
+                   help="translate: English captions of other languages (Whisper's translate task; rough on small models)")
+    t.add_argument("--glossary", type=Path, help="the event's names, one per line ('Name | sounds like')")
+    t.add_argument("--glossary-mode", choices=["correct", "prompt", "both"], default="correct",
+                   help="correct: fix names after decoding (default, measured best); prompt: give them to Whisper")
 
     m = command("models", _models, "List or provision the model registry.")
     m.add_argument("action", choices=["list", "provision"])
@@ -108,8 +116,14 @@ def _transcribe(args: argparse.Namespace) -> int:
     sources = _name_sources(args.media, args.stream)
     if fmt in {"vtt", "srt"} and len(sources) > 1:
         raise EdgeError("--format vtt/srt writes one caption file for one source", "caption one source at a time")
-    profile = load_profile(args.profile)
+    from edge.asr.glossary import Glossary
+    from edge.asr.options import caption_options, with_model
+
+    glossary = Glossary.load(args.glossary) if args.glossary else None  # a bad file is named before models load
+    profile = with_model(load_profile(args.profile), args.model)
     models = SpeechModels.load(profile)
+    options = caption_options(models.whisper, language=args.language, task=args.task, glossary=glossary,
+                              glossary_mode=args.glossary_mode)
     out = args.output.open("w") if args.output else sys.stdout
     finals: list[CaptionEvent] = []
     failures: list[StreamFailed] = []
@@ -131,7 +145,7 @@ def _transcribe(args: argparse.Namespace) -> int:
                 lines.add(ev, f"{ev.stream}: " if len(sources) > 1 else "")
             out.flush()
 
-        for ev in run_streams(models, sources, live=args.live, retry=retry):
+        for ev in run_streams(models, sources, live=args.live, retry=retry, options=options):
             if isinstance(ev, StreamFailed):
                 failures.append(ev)
                 prefix = f"{ev.stream}: " if len(sources) > 1 else ""

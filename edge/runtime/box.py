@@ -15,6 +15,7 @@ from typing import Any
 import psutil
 
 from edge.asr.models import SpeechModels
+from edge.asr.options import BoxCaptions
 from edge.config import BoxConfig
 from edge.profiles import Profile, load_profile
 import logging
@@ -91,16 +92,20 @@ class Box:
         bus = EventBus()
         tracks = TrackBuilder(store, provenance=caption_provenance(models))
         vision = Vision(profile.vision, scheduler=scheduler, profile=profile.name)
+        captions = BoxCaptions(config, data_dir, models, store)
         supervisor = Supervisor(models, store, bus, state_file=data_dir / "streams.json", tracks=tracks,
-                                vision=vision)
+                                vision=vision, caption_options=captions.options_for)
         post = PostProcessorLoop([tracks, CaptionSegmenter(store), SensorSeriesWriter(store)],
                                  interval_s=config.sync.caption_segment_s)
         psutil.cpu_percent(interval=None)  # primes the counter: the first reading is always 0
-        return cls(data_dir, config, profile, store, bus, models, supervisor, scheduler=scheduler, post=post)
+        return cls(data_dir, config, profile, store, bus, models, supervisor, scheduler=scheduler, post=post,
+                   captions=captions)
 
     def start(self) -> None:
         """Start what runs in the background: post-processors and the blob collector."""
         self.post.start()
+        if self.captions is not None:
+            self.captions.start()  # the polished transcript, re-decoded in the background class
         threading.Thread(target=self._collect_garbage, name="blob-gc", daemon=True).start()
 
     def _collect_garbage(self) -> None:
@@ -180,6 +185,8 @@ class Box:
 
     def close(self) -> None:
         self.supervisor.stop_all()
+        if self.captions is not None:
+            self.captions.stop()
         if self.sensors is not None:
             self.sensors.stop()  # every accepted reading stored before the post-processors' last step
         self.post.stop()
