@@ -282,31 +282,18 @@ def pack(parts: list[ClosedSpeech]) -> np.ndarray:
 
 
 def best_records(records: Iterable[Record]) -> list[Record]:
-    """A run's captions with polished text in place of the live finals it replaces.
+    """A run's captions with polished text in place of the live finals it replaces, in stream order.
 
-    `records` are the run's records of any type, in seq order; only `caption` and
-    `polished` ones are used. A polished record takes the place of the first
-    caption it replaces; captions no polished record replaces stay as they are.
+    `records` are the run's records of any type; only `caption` and `polished`
+    ones are used (so the result can be passed again). Captions no polished
+    record replaces stay as they are; a polished record that heard nothing
+    (empty text) replaces nothing.
     """
     records = list(records)
-    replaced: dict[int, Record] = {}
-    for r in records:
-        # A window the re-decode heard nothing in keeps its live text.
-        if r.type == POLISHED and r.text.strip():
-            for seq in r.data.get("replaces", []):
-                replaced.setdefault(seq, r)
-    out: list[Record] = []
-    placed: set[int] = set()
-    for r in records:
-        if r.type != CAPTION:
-            continue
-        polished = replaced.get(r.seq)
-        if polished is None:
-            out.append(r)
-        elif polished.seq not in placed:
-            placed.add(polished.seq)
-            out.append(polished)
-    return out
+    polished = [r for r in records if r.type == POLISHED and r.text.strip()]
+    replaced = {seq for p in polished for seq in p.data.get("replaces", [])}
+    kept = [r for r in records if r.type == CAPTION and r.seq not in replaced]
+    return sorted(kept + polished, key=lambda r: (r.start, r.seq))
 
 
 def best_text(records: Iterable[Record]) -> str:
