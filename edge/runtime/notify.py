@@ -140,8 +140,8 @@ class Supervision:
                     self.notifier.watchdog()
                 if self.last_problem is not None:
                     self.notifier.status(self._status())
-            else:
+            elif problem != self.last_problem:
                 # No ping: if this lasts WatchdogSec, systemd restarts the box. STATUS says why.
-                log.error("watchdog: %s", problem)
+                log.error("watchdog withheld: %s", problem)
                 self.notifier.status(f"unhealthy: {problem}")
             self.last_problem = problem
