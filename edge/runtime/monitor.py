@@ -117,10 +117,8 @@ class Monitor:
             del self._states[name]
 
     def _log_sync(self, sync: dict | None) -> None:
-        if sync is None:
-            return
-        state = str(sync.get("state"))
-        if state != self._sync_state and state != "connecting":
+        state = str(sync.get("state")) if sync is not None else None
+        if sync is not None and state != self._sync_state and state != "connecting":
             if state == "up":
                 self.events.add("sync", f"Link to the newsroom ({sync.get('center')}) is up", data={"state": state})
             elif self._sync_state is not None:
