@@ -37,8 +37,8 @@ def require_role(needed: Role) -> Callable[..., str]:
     def dependency(request: Request, user: str = Depends(require_user)) -> str:
         role = getattr(request.state, "role", None)
         if not allows(role, needed):
-            raise HTTPException(403, f"this needs the {needed} role; you are {role or 'not logged in'}: "
-                                     "ask an admin")
+            who = f"an {role}" if role in ("admin", "editor") else f"a {role}" if role else "not logged in"
+            raise HTTPException(403, f"this needs the {needed} role; you are {who}: ask an admin")
         return user
 
     dependency.__name__ = f"require_{needed}"
