@@ -98,9 +98,10 @@ class SceneDetector:
             return None  # stays pending: taken once the interval has passed, if the new scene lasts
         return self._take(sig, pts, from_keyframe)
 
-    def changed_since_keyframe(self, rgb: np.ndarray) -> float:
-        """Distance of a picture from the current scene's keyframe (1.0 before the first)."""
-        return 1.0 if self._keyframe is None else frame_distance(signature(rgb), self._keyframe)
+    @property
+    def pending(self) -> bool:
+        """A cut was seen and its keyframe is not taken yet (the picture is still changing)."""
+        return self._pending
 
     def _take(self, sig: Signature, pts: float, distance: float) -> Cut:
         self._keyframe, self._keyframe_pts, self._pending = sig, pts, False

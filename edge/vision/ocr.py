@@ -192,10 +192,12 @@ class SharedOcr:
     without text rather than each retrying a broken install every frame.
     """
 
-    def __init__(self, settings: OcrSettings | None = None, *, scheduler: Scheduler | None = None) -> None:
-        self.settings = settings or OcrSettings()
+    def __init__(self, settings: OcrSettings | None = None, *, scheduler: Scheduler | None = None,
+                 engine: OcrEngine | None = None) -> None:
+        """`engine`: one already loaded (tools and tests that hold one)."""
+        self.settings = engine.settings if engine is not None else settings or OcrSettings()
         self.scheduler = scheduler
-        self._engine: OcrEngine | None = None
+        self._engine = engine
         self.error: ModelError | None = None
         self._lock = threading.Lock()
 

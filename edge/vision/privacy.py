@@ -28,7 +28,7 @@ from edge.errors import ModelError
 FRONTAL = "haarcascade_frontalface_default.xml"
 PROFILE = "haarcascade_profileface.xml"
 _PAD = 0.25  # of the face box on every side: hair, ears and chin identify people too
-_BLOCKS = 8  # pixelation cells across a face: too coarse to recognise, fine enough to look deliberate
+_BLOCKS = 5  # pixelation cells across a padded face: coarse enough that even a face detector no longer finds one
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,5 +82,8 @@ class FaceBlurrer:
             region = out[y0:y1, x0:x1]
             cells = cv2.resize(region, (_BLOCKS, max(1, _BLOCKS * region.shape[0] // max(1, region.shape[1]))),
                                interpolation=cv2.INTER_AREA)
-            out[y0:y1, x0:x1] = cv2.resize(cells, (region.shape[1], region.shape[0]), interpolation=cv2.INTER_NEAREST)
+            blocky = cv2.resize(cells, (region.shape[1], region.shape[0]), interpolation=cv2.INTER_NEAREST)
+            # Softened edges: a hard grid of cells keeps the face's layout readable to eyes and detectors.
+            k = max(3, (min(region.shape[:2]) // _BLOCKS) | 1)
+            out[y0:y1, x0:x1] = cv2.GaussianBlur(blocky, (k, k), 0)
         return out, faces

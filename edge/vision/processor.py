@@ -89,7 +89,7 @@ class VisionProcessor:
                 self.stream, pts, cut.scene, frame.width, frame.height, encode_jpeg(picture, k.jpeg_quality),
                 thumbnail_jpeg(picture, k.thumbnail_width), "\n".join(ln.text for ln in lines), len(faces)))
             events += self.texts.observe(pts, lines)
-        elif self._read_due(pts):
+        elif self._read_due(pts) and not self.scenes.pending:  # mid-cut: the keyframe's read comes next
             events += self.texts.observe(pts, self._read(rgb, pts))
         return events
 
