@@ -62,6 +62,8 @@ test: setup
 
 bench: setup
 	$(PY) -m bench.asr
+	$(PY) -m bench.glossary
+	$(PY) -m bench.languages
 	$(PY) -m bench.scheduler
 	$(PY) -m bench.store
 	$(PY) -m bench.sync
