@@ -70,3 +70,14 @@ def speech_models(profile):
     from edge.asr.models import SpeechModels
 
     return SpeechModels.load(profile)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The box's sentence embedder as the x86-cpu profile runs it (int8 ONNX on ONNX Runtime), provisioned for real."""
+    from edge.registry import Registry
+    from edge.tagging.embeddings import Embedder
+
+    registry = Registry()
+    registry.provision(registry.manifest("minilm-l6-v2"))
+    return Embedder.load(registry=registry)

@@ -69,10 +69,50 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--stream", help="only this stream")
     c.add_argument("--json", action="store_true", help='JSON lines {"box", "stream", "run", "text", "start", "end", '
                    '"wall_start"}')
+    q = command("search", _search, "Search what every box sent: captions, transcripts, notes, uploads, drafts, tags.")
+    q.add_argument("query", help="words or a phrase")
+    q.add_argument("--limit", type=int, default=10)
+    q.add_argument("--text-only", action="store_true", help="match words only (no embedding model needed)")
+    q.add_argument("--json", action="store_true", help='print {"results": [{"box", "asset", "kind", "text", ...}]}')
     b = command("broker", _broker, "Write the MQTT broker's password and ACL files and the credential env files.")
     b.add_argument("--out", type=Path, required=True, help="directory for mosquitto.passwd, mosquitto.acl, *.env")
     b.add_argument("--box", action="append", default=[], help="a box id (default: every allowed box)")
     return p
+
+
+def _search(args: argparse.Namespace) -> int:
+    from cloud_sync.center.index import Index
+    from cloud_sync.center.search import CenterSearch
+    from cloud_sync.center.server import open_storage
+    from edge.search.hybrid import QueryError, check_query
+
+    try:
+        check_query(args.query)
+    except QueryError as exc:
+        raise CenterError(str(exc), "run: edge-center search 'flood wall' --data DIR") from None
+    embedder = None
+    if not args.text_only:
+        from edge.tagging.embeddings import Embedder
+
+        embedder = Embedder.load()  # the registry's embedder; ModelError says how to provision it
+    paths = _paths(args)
+    index = Index(paths.index)
+    search = CenterSearch(paths.root / "search.sqlite", embedder)
+    try:
+        search.refresh(index, open_storage(paths))
+        hits = search.search(args.query, args.limit)
+    finally:
+        search.close()
+        index.close()
+    if args.json:
+        print(json.dumps({"results": hits}, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no results")
+    for h in hits:
+        where = f"{h.get('stream') or ''} +{h['start']:.1f}s" if h.get("start") is not None else (h.get("stream") or "")
+        print(f"{printable(h['box']):12} {printable(h['kind']):15} {printable(where):20} {printable(h['text'][:100])}")
+    return 0
 
 
 def _paths(args: argparse.Namespace, must_exist: bool = True) -> CenterPaths:
@@ -203,12 +243,19 @@ def _ls(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(a, sort_keys=True))
             else:
-                span = f"{a['start']}-{a['end']}" if a["start"] is not None else ""
+                span = _span(a["start"], a["end"])
                 print(f"{printable(a['box']):12} {a['id']} {printable(a['kind']):13} {a['size']:>12} "
                       f"{printable(a['stream'] or ''):10} {printable(span):14} {printable(a['name'] or '')}")
     finally:
         index.close()
     return 0
+
+
+def _span(start: float | None, end: float | None) -> str:
+    """Stream seconds as people read them: 0.35-9.18, not 0.352-9.184000000000001."""
+    if start is None:
+        return ""
+    return f"{start:.2f}-{end:.2f}" if end is not None else f"{start:.2f}-"
 
 
 def _export(args: argparse.Namespace) -> int:

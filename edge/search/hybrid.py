@@ -56,6 +56,16 @@ class Hit:
         return out
 
 
+def fuse(legs: dict[str, list[str]]) -> list[tuple[str, float, list[str]]]:
+    """Reciprocal rank fusion of ranked key lists: (key, score, the legs that found it), best first."""
+    ranked: dict[str, tuple[float, set[str]]] = {}
+    for leg, keys in legs.items():
+        for rank, key in enumerate(keys):
+            score, found_by = ranked.get(key, (0.0, set()))
+            ranked[key] = (score + 1.0 / (RRF_K + rank + 1), found_by | {leg})
+    return [(key, score, sorted(found_by)) for key, (score, found_by) in sorted(ranked.items(), key=lambda kv: -kv[1][0])]
+
+
 def any_words_query(text: str) -> str | None:
     """An FTS5 expression matching any of the words (BM25 ranks those with more of them first)."""
     words = [w[:MAX_WORD_CHARS] for w in _WORD.findall(text.casefold())][:MAX_QUERY_WORDS]
@@ -82,20 +92,13 @@ class HybridSearch:
     def search(self, query: str, limit: int = 10, *, stream: str | None = None) -> list[Hit]:
         query = check_query(query)
         limit = max(1, min(int(limit), 100))
-        ranked: dict[str, tuple[float, set[str]]] = {}
-
-        def add(keys: list[str], leg: str) -> None:
-            for rank, key in enumerate(keys):
-                score, legs = ranked.get(key, (0.0, set()))
-                ranked[key] = (score + 1.0 / (RRF_K + rank + 1), legs | {leg})
-
-        add(self._text_leg(query), "text")
+        legs = {"text": self._text_leg(query)}
         if self.index is not None:
             qvec = self.embedder.embed([query])[0]
-            add([owner for owner, cos in self.index.nearest(qvec, CANDIDATES) if cos >= MIN_COSINE], "meaning")
+            legs["meaning"] = [owner for owner, cos in self.index.nearest(qvec, CANDIDATES) if cos >= MIN_COSINE]
         hits = []
-        for key, (score, legs) in sorted(ranked.items(), key=lambda kv: -kv[1][0]):
-            hit = self._hit(key, score, sorted(legs))
+        for key, score, found_by in fuse(legs):
+            hit = self._hit(key, score, found_by)
             if hit is not None and (stream is None or hit.stream == stream):
                 hits.append(hit)
             if len(hits) >= limit:
