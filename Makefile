@@ -14,9 +14,9 @@ APT_PACKAGES := gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugin
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-rtsp \
 	gir1.2-gst-rtsp-server-1.0 gstreamer1.0-alsa gstreamer1.0-pulseaudio espeak-ng sox libgirepository1.0-dev libcairo2-dev \
-	pkg-config gobject-introspection python3-dev chromium mosquitto
+	pkg-config gobject-introspection python3-dev chromium mosquitto systemd
 
-.PHONY: setup apt venv provision run port-free test bench clean
+.PHONY: setup apt venv provision run port-free test bench install clean
 
 setup: apt venv provision
 
@@ -68,6 +68,26 @@ bench: setup
 	$(PY) -m bench.store
 	$(PY) -m bench.sync
 	$(PY) -m bench.caption_sync
+	$(PY) -m bench.sensors
+
+# Installs the systemd units for this checkout (best at /opt/edge-box: the units' paths are rewritten
+# to wherever it is, but ProtectHome=yes keeps services out of /root and /home), the service users,
+# /etc/edge-box/box.yaml (kept if present) and reloads systemd. Enabling stays a decision:
+#   systemctl enable --now edge-box-broker edge-box       (a box)
+#   systemctl enable --now edge-broker edge-center        (the newsroom)
+install: setup
+	@if [ "$$(id -u)" != 0 ]; then echo "error: run 'make install' as root"; exit 1; fi
+	@for u in edge-box edge-center; do id -u $$u >/dev/null 2>&1 || useradd --system --no-create-home \
+		--home-dir /var/lib/$$u --shell /usr/sbin/nologin $$u; done
+	@usermod -a -G video,audio edge-box
+	install -d -m 0755 /etc/edge-box /srv/edge-center
+	@chown edge-center:edge-center /srv/edge-center
+	@[ -f /etc/edge-box/box.yaml ] || install -m 0640 -g edge-box config/box.example.yaml /etc/edge-box/box.yaml
+	@for f in systemd/*.service; do sed 's#/opt/edge-box#$(CURDIR)#g' $$f > /etc/systemd/system/$$(basename $$f); \
+		chmod 0644 /etc/systemd/system/$$(basename $$f); echo "installed /etc/systemd/system/$$(basename $$f)"; done
+	@if [ -d /run/systemd/system ]; then systemctl daemon-reload; \
+		else echo "systemd is not running here: units installed, not loaded"; fi
+	@echo "next: systemctl enable --now edge-box-broker edge-box"
 
 clean:
 	rm -rf $(VENV) $(STAMPS) var bench/out
