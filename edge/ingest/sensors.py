@@ -121,20 +121,17 @@ def parse_reading(topic: str, payload: bytes, *, now: float, max_future_s: float
     if len(payload) > MAX_PAYLOAD:
         return Rejected(topic, device, "json", f"payload of {len(payload)} bytes; a reading fits in {MAX_PAYLOAD}")
     try:
-        data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return Rejected(topic, device, "json", f"payload is not JSON ({exc}); send "
-                        '{"value": 12.5, "unit": "km/h", "ts": 1764511380}')
-    try:
-        p = Payload.model_validate(data)
+        p = Payload.model_validate_json(payload)  # JSON parsed and checked in one pass (pydantic-core)
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = ".".join(str(x) for x in err["loc"]) or "(payload)"
+        if err["type"] == "json_invalid":
+            return Rejected(topic, device, "json", f"payload is not JSON ({err['msg']}); send "
+                            '{"value": 12.5, "unit": "km/h", "ts": 1764511380}')
+        name = str(err["loc"][0]) if err["loc"] else "(payload)"
         if err["type"] == "missing":
             hint = f"field '{name}' is missing"
-        elif name in ("value", "value.float", "ts.float") or name.startswith("value"):
-            hint = f"field 'value' must be a number, not {type(data.get('value')).__name__}" \
-                if isinstance(data, dict) else f"field '{name}': {err['msg']}"
+        elif name == "value":
+            hint = f"field 'value' must be a finite number ({err['msg'].lower()})"
         else:
             hint = f"field '{name}': {err['msg']}"
         return Rejected(topic, device, "schema", f"{hint}; a reading is "
@@ -297,7 +294,8 @@ class SensorIngest:
             late = order.newest is not None and rank < order.newest
             if not late:
                 order.newest = rank
-        return replace(r, late=late, demo=r.device in self.demo_devices)
+        return SensorReading(r.device, r.quantity, r.value, r.unit, r.ts, r.seq, late=late,
+                             demo=r.device in self.demo_devices)
 
     # -- storing (writer thread) --------------------------------------------------
 
@@ -372,16 +370,8 @@ class SensorIngest:
 
     def _load_series(self) -> None:
         """Counts and last values of what earlier sessions stored, so the dashboard starts where it was."""
-        db = self.store.db
-        counts = db.read("SELECT stream, json_extract(data, '$.quantity') AS q, json_extract(data, '$.unit'),"
-                         " COUNT(*), MAX(json_extract(data, '$.demo')) FROM records WHERE type = ?"
-                         " GROUP BY stream, q", (SENSOR,))
-        for device, quantity, unit, count, demo in counts:
-            last = db.read_one("SELECT json_extract(data, '$.value'), wall_start FROM records"
-                               " WHERE type = ? AND stream = ? AND json_extract(data, '$.quantity') = ?"
-                               " ORDER BY wall_start DESC LIMIT 1", (SENSOR, device, quantity))
-            value, ts = last if last else (None, None)
-            self.series[(device, quantity)] = SeriesState(device, quantity, unit, count, value, ts, demo=bool(demo))
+        for s in _stored(self.store):
+            self.series[(s.device, s.quantity)] = s
 
     def summary(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -395,3 +385,24 @@ class SensorIngest:
 
     def active_alerts(self) -> list[dict[str, Any]]:
         return self.rules.active()
+
+
+def _stored(store: Any) -> list[SeriesState]:
+    db = store.db
+    counts = db.read("SELECT stream, json_extract(data, '$.quantity') AS q, json_extract(data, '$.unit'),"
+                     " COUNT(*), MAX(json_extract(data, '$.demo')) FROM records WHERE type = ?"
+                     " GROUP BY stream, q ORDER BY stream, q", (SENSOR,))
+    out = []
+    for device, quantity, unit, count, demo in counts:
+        last = db.read_one("SELECT json_extract(data, '$.value'), wall_start FROM records"
+                           " WHERE type = ? AND stream = ? AND json_extract(data, '$.quantity') = ?"
+                           " AND json_extract(data, '$.late') IS NULL ORDER BY wall_start DESC LIMIT 1",
+                           (SENSOR, device, quantity))
+        value, ts = last if last else (None, None)
+        out.append(SeriesState(device, quantity, unit, count, value, ts, demo=bool(demo)))
+    return out
+
+
+def stored_series(store: Any) -> list[dict[str, Any]]:
+    """The series earlier sessions stored (the dashboard when sensor ingest is off)."""
+    return [s.to_json() for s in _stored(store)]
