@@ -34,6 +34,9 @@ class ModelChoice(_Strict):
     # Graph engines only (CTranslate2 has compute_type). Unset means f32: an
     # engine's own default can depend on the CPU (OpenVINO: bf16 on AMX).
     precision: Precision | None = None
+    # Other registry models this device class can run for the task (e.g. a larger Whisper when
+    # accuracy matters more than delay); `edge doctor` checks they are provisioned.
+    variants: list[str] = []
 
     def precision_problem(self) -> str | None:
         if self.precision is not None and self.backend == "ctranslate2":
@@ -128,9 +131,33 @@ class LlmChoice(_Strict):
         return RuntimeSettings(device=self.device, threads=self.threads, precision=self.precision)
 
 
+class IngestSettings(_Strict):
+    """What the box asks of capture devices (V4L2 cameras, ALSA microphones); files and RTSP play as they are."""
+
+    video_width: int = Field(default=1280, ge=160, le=7680)
+    video_height: int = Field(default=720, ge=120, le=4320)
+    video_fps: float = Field(default=25.0, gt=0, le=120)
+    audio_rate: int = Field(default=48_000, ge=8_000, le=192_000)  # resampled to 16 kHz for speech
+
+
+class PowerHints(_Strict):
+    """How the device should be set up for this profile (applied by the installer or a person, not by the box)."""
+
+    nvpmodel: int | None = Field(default=None, ge=0, le=15)  # Jetson power mode (`sudo nvpmodel -m N`)
+    jetson_clocks: bool = False  # pin clocks at their maximum (`sudo jetson_clocks`)
+    cpu_governor: Literal["performance", "schedutil", "ondemand", "powersave"] | None = None
+    max_watts: float | None = Field(default=None, gt=0, le=1000)  # the power budget the settings assume
+    note: str = ""
+
+
 class Profile(_Strict):
     name: str
     description: str = ""
+    # A profile may start from another (a device within a family: jetson-orin-nano extends jetson-orin);
+    # its keys replace the base's, nested blocks merge key by key.
+    extends: str | None = None
+    ingest: IngestSettings = IngestSettings()
+    power: PowerHints = PowerHints()
     asr: AsrSettings
     vad: ModelChoice
     vad_settings: VadSettings = VadSettings()
@@ -164,7 +191,7 @@ def load_profile(name_or_path: str | None = None, directory: Path = PROFILES_DIR
             f"use --profile with one of: {', '.join(list_profiles(directory))}",
         )
     try:
-        data = yaml.safe_load(path.read_text())
+        data = _resolve(path, directory, seen=())
         return Profile.model_validate(data)
     except yaml.YAMLError as exc:
         raise ConfigError(f"profile {path} is not valid YAML: {exc}", "fix the file") from None
@@ -174,9 +201,44 @@ def load_profile(name_or_path: str | None = None, directory: Path = PROFILES_DIR
         raise ConfigError(f"profile {path}: field '{field}': {err['msg']}", "fix that field") from None
 
 
-def detect_profile_name() -> str:
-    """Pick the profile for the hardware we are running on."""
-    if Path("/etc/nv_tegra_release").exists() or Path("/sys/module/tegra_fuse").exists():
+def _resolve(path: Path, directory: Path, seen: tuple[str, ...]) -> dict:
+    """The profile's YAML with its `extends` chain merged in (ConfigError names a missing or circular base)."""
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise ConfigError(f"profile {path} is not a mapping of settings", "fix the file")
+    base = data.get("extends")
+    if base is None:
+        return data
+    if not isinstance(base, str) or base in seen or base == path.stem:
+        raise ConfigError(f"profile {path}: field 'extends': {base!r} would extend itself",
+                          "extend a profile that does not extend this one")
+    base_path = directory / f"{base}.yaml"
+    if not base_path.is_file():
+        raise ConfigError(f"profile {path}: field 'extends': no profile {base!r}",
+                          f"extend one of: {', '.join(list_profiles(directory))}")
+    merged = _merge(_resolve(base_path, directory, (*seen, path.stem)), data)
+    merged.pop("extends", None)
+    return {**merged, "extends": base}
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def detect_profile_name(root: Path = Path("/")) -> str:
+    """Pick the profile for the hardware we are running on (`root` lets tests stand in for /)."""
+    if (root / "etc/nv_tegra_release").exists() or (root / "sys/module/tegra_fuse").exists():
+        try:  # e.g. "NVIDIA Jetson Orin Nano Developer Kit", "NVIDIA Jetson AGX Orin"
+            model = (root / "proc/device-tree/model").read_text(errors="replace")
+        except OSError:
+            model = ""
+        if "AGX Orin" in model:
+            return "jetson-agx-orin"
+        if "Orin Nano" in model or "Orin NX" in model:
+            return "jetson-orin-nano"
         return "jetson-orin"
     # The intel-nuc profile assumes a NUC-class CPU (4+ cores); a smaller Intel box
     # runs the generic profile, whose thread counts fit 2 cores.
