@@ -91,3 +91,55 @@ def test_an_unknown_precision_is_refused(tmp_path):
     bad.write_text((PROFILES_DIR / "intel-nuc.yaml").read_text().replace("precision: f32", "precision: int4"))
     with pytest.raises(ConfigError, match=r"field 'vad\.precision'"):
         load_profile(str(bad))
+
+
+# -- device classes, families, power hints (issue 13) ----------------------------------------
+
+
+def test_the_four_device_classes_have_profiles_with_their_engines():
+    assert load_profile("x86-cpu").asr.engine.device == "cpu"
+    assert load_profile("intel-nuc").vad.backend == "openvino"
+    for name in ("jetson-orin-nano", "jetson-agx-orin"):
+        p = load_profile(name)
+        assert p.asr.engine.device == "cuda" and p.asr.engine.compute_type == "int8_float16"
+        assert p.vad.execution_providers[:2] == ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
+        assert p.power.nvpmodel is not None and p.power.jetson_clocks
+
+
+def test_a_family_member_inherits_what_it_does_not_say(tmp_path):
+    base, nano, agx = (load_profile(n) for n in ("jetson-orin", "jetson-orin-nano", "jetson-agx-orin"))
+    assert nano.extends == agx.extends == "jetson-orin"
+    assert nano.vision == base.vision and nano.llm == base.llm and nano.vad == base.vad  # shared, said once
+    assert nano.asr.engine.model == base.asr.engine.model  # merged key by key, not replaced as a block
+    assert (nano.ingest.video_width, agx.ingest.video_width) == (1280, 1920)
+    assert nano.power.max_watts < agx.power.max_watts
+
+
+@pytest.mark.parametrize(("extends", "says"), [("raspberry-pi", "no profile 'raspberry-pi'"),
+                                                ("loop", "would extend itself")])
+def test_a_bad_base_is_named(tmp_path, extends, says):
+    (tmp_path / "loop.yaml").write_text((PROFILES_DIR / "x86-cpu.yaml").read_text().replace(
+        "name: x86-cpu", "name: loop") + f"extends: {extends}\n")
+    with pytest.raises(ConfigError, match=f"field 'extends': .*{says}"):
+        load_profile("loop", directory=tmp_path)
+
+
+def test_a_power_hint_out_of_range_is_named(tmp_path):
+    bad = tmp_path / "watts.yaml"
+    bad.write_text((PROFILES_DIR / "x86-cpu.yaml").read_text() + "power: {nvpmodel: 99}\n")
+    with pytest.raises(ConfigError, match=r"field 'power\.nvpmodel'"):
+        load_profile(str(bad))
+
+
+@pytest.mark.parametrize(("model", "profile"), [
+    ("NVIDIA Jetson Orin Nano Developer Kit\0", "jetson-orin-nano"),
+    ("NVIDIA Jetson AGX Orin Developer Kit\0", "jetson-agx-orin"),
+    ("NVIDIA Jetson something newer\0", "jetson-orin"),
+])
+def test_a_jetson_is_told_apart_by_its_device_tree_model(tmp_path, model, profile):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/nv_tegra_release").write_text("# R36 (release)\n")
+    (tmp_path / "proc/device-tree").mkdir(parents=True)
+    (tmp_path / "proc/device-tree/model").write_text(model)
+    assert detect_profile_name(tmp_path) == profile
+    assert load_profile(profile).name == profile
