@@ -17,6 +17,7 @@ log = logging.getLogger("edge")
 COMMAND_MODULES: tuple[str, ...] = (
     "edge.sync_cli",
     "edge.ingest.mqtt_broker",
+    "edge.doctor",
     "edge.vision.cli",
     "edge.users_cli",
     "edge.drafts.cli",
