@@ -21,6 +21,7 @@ from edge.asr.captions import PunctuationJoin
 from edge.asr.models import SpeechModels
 from edge.asr.options import CaptionOptions
 from edge.asr.processor import CaptionProcessor
+from edge.runtime.audio_record import AudioRecorder
 from edge.asr.streaming import StreamClock
 from edge.config import STREAM_NAME
 from edge.errors import ConfigError, EdgeError
@@ -78,8 +79,10 @@ class Supervisor:
         tracks: TrackBuilder | None = None,
         vision: Vision | None = None,
         caption_options: Callable[[str, Run], CaptionOptions] | None = None,
+        record_audio: bool = False,
     ) -> None:
         self._models = models
+        self._record_audio = record_audio  # each run's audio kept as media (edge/runtime/audio_record.py)
         # Each run's language, glossary and polishing hand-off (edge/asr/options.py BoxCaptions).
         self._caption_options = caption_options
         self.vision = vision  # keyframes, on-screen text and snapshots; None: captions only
@@ -212,6 +215,8 @@ class Supervisor:
                 self._bus.publish(replace(level, run=health.run))
 
             processors: list = [CaptionProcessor(captions, on_level=on_level)]
+            if self._record_audio:
+                processors.append(AudioRecorder(self._store, stream.run))
             if vision is not None:
                 processors.append(vision.processor(health.name, blur_faces=stream.blur_faces))
                 recorder = VisionRecorder(self._store, stream.run, provenance=vision.provenance())
