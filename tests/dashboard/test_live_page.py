@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import re
 import wave
+from functools import partial
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from argon2 import PasswordHasher
 
 from edge.asr.processor import LevelMeter
 from edge.dashboard.app import create_app
@@ -103,7 +105,11 @@ def test_a_running_stream_publishes_its_level_on_the_bus(tmp_path, no_models):
 def site(tmp_path_factory, no_models) -> Iterator[SimpleNamespace]:
     root = tmp_path_factory.mktemp("live-page")
     box = build_box(root / "box", no_models)
-    app = create_app(box, admin_password=PASSWORD)
+    with pytest.MonkeyPatch.context() as mp:
+        # Test-sized argon2 (see conftest.cheap_password_hashing, which is per test; this app is per module).
+        mp.setattr("edge.dashboard.accounts.PasswordHasher",
+                   partial(PasswordHasher, time_cost=1, memory_cost=8 * 1024, parallelism=1))
+        app = create_app(box, admin_password=PASSWORD)
     Monitor.of(box).alerts.policy.stream_raise_after_s = 0  # raise at once: hysteresis is tested in test_alerts
     media = box.data_dir / "media"
     media.mkdir()
@@ -122,21 +128,31 @@ def browser():
         b.close()
 
 
+@pytest.fixture(scope="module")
+def context(browser, site):
+    """One phone, logged in once through the form (every test opens its own page in it)."""
+    ctx = browser.new_context(viewport=PHONE)
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
+    ctx.set_default_timeout(15_000)
+    p = ctx.new_page()
+    p.goto(site.url + "/live")
+    log_in(p, site.url)
+    p.wait_for_url(site.url + "/live")
+    p.close()
+    yield ctx
+    ctx.close()
+
+
 @pytest.fixture
-def page(browser, site):
-    context = browser.new_context(viewport=PHONE)
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
-    context.set_default_timeout(15_000)
+def page(context, site):
     p = context.new_page()
     errors: list[str] = []
     # A stream without a picture answers its snapshot with 404 (Chromium logs each one); that is expected.
     p.on("console", lambda m: errors.append(m.text) if m.type == "error" and "404" not in m.text else None)
     p.on("pageerror", lambda e: errors.append(str(e)))
     p.goto(site.url + "/live")
-    log_in(p, site.url)
-    p.wait_for_url(site.url + "/live")
     yield p
-    context.close()
+    p.close()
     assert errors == [], f"the browser reported errors: {errors}"
 
 
@@ -252,13 +268,18 @@ def test_the_camera_snapshot_appears_when_the_stream_has_a_picture(page, site):
 
 
 def test_drafts_join_the_navigation_only_once_they_exist(page, site):
-    assert page.locator("nav a", has_text="Drafts").count() == 0
-    site.app.state.features.add("drafts")
+    """The drafts module sets the flag when it is installed; without it the page is not offered."""
+    features = site.app.state.features
+    had_drafts = "drafts" in features
+    features.discard("drafts")
     try:
+        page.reload()
+        assert page.locator("nav a", has_text="Drafts").count() == 0
+        features.add("drafts")
         page.reload()
         assert page.locator("nav a", has_text="Drafts").count() == 1
     finally:
-        site.app.state.features.discard("drafts")
+        (features.add if had_drafts else features.discard)("drafts")
 
 
 def test_an_invalid_stream_name_shows_the_rule_in_the_form(page, site):
