@@ -38,6 +38,7 @@ from edge.dashboard.routes import alerts as alert_routes
 from edge.dashboard.routes import events_log
 from edge.dashboard.routes import search as search_routes
 from edge.dashboard.routes import snapshots
+from edge.dashboard.routes import drafts as draft_routes
 from edge.dashboard.routes import glossary as glossary_routes
 from edge.dashboard.timefmt import clock_html, span
 from edge.dashboard.routes import auth as auth_routes
@@ -112,6 +113,9 @@ def create_app(box: Box, *, admin_password: str | None = None, secure_cookies: b
     if isinstance(box, Box):
         Monitor.of(box).start()
 
+    # The draft editor before pages: its /drafts replaces the placeholder page there.
+    app.include_router(draft_routes.router)
+    app.state.features.add("drafts")
     for module in (auth_routes, streams, captions, assets, metrics, alert_routes, events_log, pages, users_routes,
                    settings_routes):
         app.include_router(module.router)

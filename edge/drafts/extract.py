@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from edge.drafts.numbers import Number, numbers_in
+from edge.drafts.numbers import is_word_number as _is_number_word
 
 # Speech that carries no content: a transcript of only these is "no speech" for a draft.
 FILLER = frozenset("uh um er ah eh hmm mm mhm oh okay ok so like yeah yes no well right you know i mean".split())
@@ -145,6 +146,8 @@ def names_in(text: str) -> list[str]:
                 continue
             name = " ".join(tokens)
             at_start = m.start() == 0 and name == m.group(1).strip()
+            if len(tokens) == 1 and _is_number_word(tokens[0].lower()):
+                continue  # "Forty homes...": a number, which the number check judges
             if at_start and len(tokens) == 1:
                 # "Residents said...": a capital from the sentence start only; the verifier judges these
                 # by whether the word occurs at all in the sources (see verify.py).

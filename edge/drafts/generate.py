@@ -71,7 +71,7 @@ def parse(raw: str) -> tuple[str | None, list[str]]:
 
 def generate(model: TextGenerator, facts: Facts, *, event: str | None = None, place: str | None = None,
              max_new_tokens: int = 160, max_prompt_chars: int = 2400, scheduler: object | None = None,
-             deadline_s: float | None = None) -> Generated:
+             deadline_s: float | None = None, cancel: object | None = None) -> Generated:
     """One model call over the prompt lines. `scheduler`: an edge.runtime.scheduler.Scheduler or None."""
     lines = prompt_lines(facts, limit_chars=max_prompt_chars)
     messages = messages_for(lines, event=event, place=place)
@@ -81,6 +81,9 @@ def generate(model: TextGenerator, facts: Facts, *, event: str | None = None, pl
 
     def step(lease: object | None) -> bool:
         count[0] += 1
+        if cancel is not None and cancel():  # type: ignore[operator]  # the box is stopping
+            stopped.append("the box is stopping")
+            return False
         if deadline_s is not None and time.monotonic() - t0 > deadline_s:
             stopped.append(f"deadline of {deadline_s:.0f} s reached")
             return False

@@ -35,7 +35,7 @@ class Number:
     end: int
 
 
-def _is_word_number(word: str) -> bool:
+def is_word_number(word: str) -> bool:
     return word in _WORD_NUMBERS or word in _ORDINALS
 
 
@@ -121,7 +121,7 @@ def _read_words(tokens: list[tuple[str, int, int]], i: int) -> tuple[float, int,
         elif w in ("thousand", "million", "billion"):
             total += max(current, 1) * _SCALES[w]
             current = 0
-        elif w == "and" and j + 1 < len(tokens) and _is_word_number(tokens[j + 1][0].lower()) and j > i:
+        elif w == "and" and j + 1 < len(tokens) and is_word_number(tokens[j + 1][0].lower()) and j > i:
             j += 1
             continue
         else:

@@ -154,7 +154,8 @@ def draft_from_segments(segments: list[Segment], *, event: EventInfo = EventInfo
                         model: TextGenerator | None = None, model_error: str | None = None,
                         marked_seqs: frozenset[int] = frozenset(), max_new_tokens: int = 160,
                         max_prompt_chars: int = 2400, scheduler: object | None = None,
-                        deadline_s: float | None = 120.0, model_info: dict[str, Any] | None = None) -> Draft:
+                        deadline_s: float | None = 120.0, model_info: dict[str, Any] | None = None,
+                        cancel: Any = None) -> Draft:
     t0 = time.monotonic()
     if len(segments) > MAX_SEGMENTS:
         segments = segments[-MAX_SEGMENTS:]
@@ -183,7 +184,8 @@ def draft_from_segments(segments: list[Segment], *, event: EventInfo = EventInfo
         facts.quotes = _map_reduce_quotes(facts)
         try:
             generated = generate(model, facts, event=event.name, place=event.place, max_new_tokens=max_new_tokens,
-                                 max_prompt_chars=max_prompt_chars, scheduler=scheduler, deadline_s=deadline_s)
+                                 max_prompt_chars=max_prompt_chars, scheduler=scheduler, deadline_s=deadline_s,
+                                 cancel=cancel)
         except Exception as exc:  # untrusted engine: its failure costs the model's text, never the draft
             log.warning("draft model failed: %s", exc)
             reason = f"the model failed: {exc}"

@@ -140,7 +140,7 @@ class DraftService:
                 segments, event=EventInfo(self.settings.event_name, self.settings.event_place), model=model,
                 model_error=error, marked_seqs=marked, max_new_tokens=self.llm.max_new_tokens,
                 max_prompt_chars=self.llm.max_prompt_chars, scheduler=self.scheduler,
-                deadline_s=self.settings.deadline_s, model_info=info)
+                deadline_s=self.settings.deadline_s, model_info=info, cancel=self._stop.is_set)
             row = self.drafts.create(draft, stream=stream, last_seq=last, user=user)
         finally:
             self.busy = None

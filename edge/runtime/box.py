@@ -53,6 +53,7 @@ class Box:
     embedder: Any = None  # edge.tagging.embeddings.Embedder: tags and semantic search (None: full-text only)
     captions: Any = None  # edge.asr.options.BoxCaptions: languages, glossaries, the polisher
     sensors: Any = None  # edge.ingest.mqtt_service.SensorService once start_sensors() ran
+    drafts: Any = None  # edge.drafts.postprocess.DraftService: first drafts, by itself and on request
 
     def __post_init__(self) -> None:
         # One box id everywhere: the one `edge init` recorded (sync and its keys use it) wins over the
@@ -98,12 +99,16 @@ class Box:
         post = PostProcessorLoop([tracks, CaptionSegmenter(store), SensorSeriesWriter(store)],
                                  interval_s=config.sync.caption_segment_s)
         psutil.cpu_percent(interval=None)  # primes the counter: the first reading is always 0
-        return cls(data_dir, config, profile, store, bus, models, supervisor, scheduler=scheduler, post=post,
-                   captions=captions)
+        box = cls(data_dir, config, profile, store, bus, models, supervisor, scheduler=scheduler, post=post,
+                  captions=captions)
+        box.drafts = _draft_service(box)
+        return box
 
     def start(self) -> None:
         """Start what runs in the background: post-processors and the blob collector."""
         self.post.start()
+        if self.drafts is not None:
+            self.drafts.start()  # its own thread: a draft takes tens of seconds, caption segments must not wait
         if self.captions is not None:
             self.captions.start()  # the polished transcript, re-decoded in the background class
         threading.Thread(target=self._collect_garbage, name="blob-gc", daemon=True).start()
@@ -189,6 +194,8 @@ class Box:
             self.captions.stop()
         if self.sensors is not None:
             self.sensors.stop()  # every accepted reading stored before the post-processors' last step
+        if self.drafts is not None:
+            self.drafts.stop()
         self.post.stop()
         self.post.run_once()  # the last finals leave as a segment, closed runs get their tracks
         for p in self.post.processors:
@@ -234,3 +241,12 @@ def _load_embedder(profile):
     except EdgeError as exc:
         log.warning("tags and semantic search are off: %s", exc)
         return None
+
+
+def _draft_service(box: "Box") -> Any:
+    """First drafts: the model loads lazily on the first draft, so a box without it still starts at once."""
+    from edge.drafts.postprocess import DraftService
+    from edge.drafts.store import DraftStore
+
+    drafts = DraftStore(box.store, box_id=box.box_id, sync=box.config.drafts.sync)
+    return DraftService(box.store, drafts, box.config.drafts, box.profile.llm, scheduler=box.scheduler)
