@@ -74,4 +74,6 @@ def api_sensors(box: Box = Depends(get_box)) -> dict[str, Any]:
 
 @router.get("/sensors", include_in_schema=False)
 def sensors_page(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
-    return render(request, "sensors.html", "sensors", **sensors_state(box))
+    state = sensors_state(box)
+    return render(request, "sensors.html", "sensors", series=state["series"], raised=state["active"],
+                  alerts=state["alerts"], ingest=state["ingest"])
