@@ -81,6 +81,13 @@ class RuleEngine:
                     out.append(SensorAlert(rule.name, r.device, r.quantity, "cleared", r.value, r.unit, r.ts, text))
         return out
 
+    def stored(self, alert: SensorAlert) -> None:
+        """The raised alert now has its record (the fact a draft cites): keep that one."""
+        with self._lock:
+            key = (alert.rule, alert.device)
+            if alert.state == "raised" and key in self._raised:
+                self._raised[key] = alert
+
     def active(self) -> list[dict[str, Any]]:
         with self._lock:
             return [a.to_json() for a in self._raised.values()]

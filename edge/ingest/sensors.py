@@ -363,6 +363,7 @@ class SensorIngest:
                                                                if k not in ("text", "record")}}))
         (record,) = self.store.records.append([row])
         alert = replace(alert, record=record.seq)
+        self.rules.stored(alert)
         log.warning("sensor alert %s: %s", alert.state, alert.text)
         self.bus.publish(alert)
 

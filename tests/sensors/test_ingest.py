@@ -139,7 +139,7 @@ def test_threshold_rules_raise_once_with_hysteresis_and_become_citable_facts(mak
     assert alerts[0].stream == "ws-1" and alerts[0].wall_start == pytest.approx(t + 1, abs=1e-3)
     # Facts are searchable, like captions, so a draft can find and cite them.
     assert [r.seq for r in site.store.records.search("wind ws-1")][:1] in ([alerts[0].seq], [alerts[2].seq])
-    assert [a["state"] for a in site.ingest.active_alerts()] == ["raised"]
+    assert [(a["state"], a["record"]) for a in site.ingest.active_alerts()] == [("raised", alerts[2].seq)]
 
 
 def test_a_rule_in_other_units_compares_after_conversion(make_site):

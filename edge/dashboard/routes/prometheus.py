@@ -216,5 +216,14 @@ class _BoxCollector:
 def _models_by_class(box: Any) -> dict[str, str]:
     """Which model a priority class runs (captions run the profile's Whisper)."""
     profile = getattr(box, "profile", None)
-    asr = getattr(getattr(getattr(profile, "asr", None), "engine", None), "model", "")
-    return {"caption_final": asr, "caption_partial": asr}
+
+    def model(*path: str) -> str:
+        value: Any = profile
+        for name in path:
+            value = getattr(value, name, None)
+        return value if isinstance(value, str) else ""
+
+    asr = model("asr", "engine", "model")
+    ocr = model("vision", "ocr", "engine")
+    return {"caption_final": asr, "caption_partial": asr, "vision": f"ocr-{ocr}" if ocr else "",
+            "tagging": model("tagging", "embeddings", "model"), "generation": model("llm", "model")}
