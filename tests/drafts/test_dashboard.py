@@ -115,6 +115,7 @@ def test_editor_page_in_chromium(tmp_path: Path):
             page.locator("#ed-body .source").first.click()
             assert page.locator("#ed-source-view").is_visible()
             assert "cam" in page.inner_text("#ed-source-text")
+            assert "no audio recorded" in page.inner_text("#ed-source-text")
             # What the verifier removed, and why, is on the page.
             removed = page.inner_text("#ed-removed")
             assert INVENTED in removed and "number not in the sources: Forty" in removed
@@ -126,6 +127,8 @@ def test_editor_page_in_chromium(tmp_path: Path):
             page.wait_for_selector("#ed-state.state-approved")
             audit = page.inner_text("#ed-audit")
             assert "admin edited" in audit and "admin approved" in audit
+            page.set_viewport_size({"width": 375, "height": 800})  # a phone: nothing wider than the screen
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375
             browser.close()
         assert errors == [], errors
         assert box.drafts.drafts.get(row.id).headline == "Flood wall held overnight in Riverside"
@@ -133,3 +136,17 @@ def test_editor_page_in_chromium(tmp_path: Path):
     finally:
         stop_server(live)
         box.close()
+
+
+def test_a_source_offers_its_audio_when_the_run_was_recorded(api):
+    from edge.runtime.audio_record import AudioRecorder
+    from tests.runtime.test_audio_record import tone
+
+    run = api.box.store.records.run(api.row.content["sources"]["runs"][0])
+    rec = AudioRecorder(api.box.store, run, piece_s=1.0)
+    rec.feed(tone(0.0, 6.0, 440))
+    rec.flush()
+    src = api.client.get(f"/api/drafts/{api.row.id}").json()["body"][0]["sources"][0]
+    assert src["media"]
+    r = api.client.get(f"/api/runs/{src['run']}/audio", params={"start": src["start"], "end": min(src["end"], 6.0)})
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"

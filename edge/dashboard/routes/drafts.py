@@ -46,7 +46,8 @@ def _service(box: Box) -> Any:
 
 
 def _sources(box: Box, seqs: list[int]) -> list[dict[str, Any]]:
-    """The caption records a sentence cites, with the run's media when the box kept it (to play at that time)."""
+    """The caption records a sentence cites; `media` is set when the box recorded the run's audio
+    (then GET /api/runs/{run}/audio plays that moment)."""
     out = []
     media: dict[str, str | None] = {}
     for seq in sorted(set(int(s) for s in seqs))[:MAX_CITED]:
@@ -60,8 +61,8 @@ def _sources(box: Box, seqs: list[int]) -> list[dict[str, Any]]:
         r = found[0]
         if r.run not in media:
             row = box.store.db.read_one(
-                "SELECT id FROM assets WHERE run = ? AND sync != 'evicted' AND (mime LIKE 'audio/%' OR "
-                "mime LIKE 'video/%') ORDER BY id LIMIT 1", (r.run,))
+                "SELECT id FROM assets WHERE run = ? AND kind = 'media' AND sync != 'evicted' AND mime LIKE 'audio/%'"
+                " LIMIT 1", (r.run,))
             media[r.run] = row[0] if row else None
         out.append({**r.to_json(), "media": media[r.run]})
     return out

@@ -13,20 +13,30 @@
     return e;
   }
 
-  function showSource(src) {
+  // The caption with its time at once; its audio too when the box recorded that run (else a 404 says so).
+  async function showSource(src) {
     const view = $("ed-source-view");
     view.hidden = false;
     const where = src.stream ? `${src.stream}, ${edge.clock(src.wall_start)} (${src.start.toFixed(1)} s into the run)` : "";
     $("ed-source-text").textContent = where ? `${where}: “${src.text}”` : src.text;
     const audio = $("ed-audio");
-    if (src.media) {
-      audio.hidden = false;
-      audio.src = `/api/assets/${encodeURIComponent(src.media)}/content#t=${Math.max(0, src.start)}`;
-      audio.play().catch(() => { /* the crew can press play */ });
-    } else {
-      audio.hidden = true;
-      audio.removeAttribute("src");
+    audio.hidden = true;
+    if (!src.run || src.type === "event") return;
+    if (!src.media) {
+      $("ed-source-text").textContent += " (no audio recorded for this run)";
+      return;
     }
+    const q = new URLSearchParams({ start: Math.max(0, src.start - 0.3).toFixed(2), end: (src.end + 0.3).toFixed(2) });
+    const r = await fetch(`/api/runs/${encodeURIComponent(src.run)}/audio?${q}`);
+    if (!r.ok) {
+      $("ed-source-text").textContent += " (no audio recorded for this run)";
+      return;
+    }
+    if (audio.dataset.url) URL.revokeObjectURL(audio.dataset.url);
+    audio.dataset.url = URL.createObjectURL(await r.blob());
+    audio.src = audio.dataset.url;
+    audio.hidden = false;
+    audio.play().catch(() => { /* the crew can press play */ });
   }
 
   function sourcesOf(item) {
@@ -39,7 +49,7 @@
     srcs.forEach((s) => {
       const b = el("button", "source link", s.stream ? `${edge.clock(s.wall_start)} ${s.text}` : s.text);
       b.type = "button";
-      b.title = s.media ? "play the audio at this time" : "show this caption with its time";
+      b.title = s.media ? "play the audio at this time" : "show this caption with its time (no audio recorded)";
       b.addEventListener("click", () => showSource(s));
       box.appendChild(b);
     });
