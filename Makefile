@@ -14,7 +14,7 @@ APT_PACKAGES := gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugin
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav \
 	gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gstreamer1.0-rtsp \
 	gir1.2-gst-rtsp-server-1.0 gstreamer1.0-alsa gstreamer1.0-pulseaudio espeak-ng sox libgirepository1.0-dev libcairo2-dev \
-	pkg-config gobject-introspection python3-dev chromium mosquitto systemd
+	pkg-config gobject-introspection python3-dev chromium mosquitto fonts-dejavu-core systemd
 
 .PHONY: setup apt venv provision run port-free test bench install clean
 
@@ -71,6 +71,7 @@ bench: setup
 	$(PY) -m bench.caption_sync
 	$(PY) -m bench.sensors
 	$(PY) -m bench.tagging
+	$(PY) -m bench.vision
 
 # Installs the systemd units for this checkout (best at /opt/edge-box: the units' paths are rewritten
 # to wherever it is, but ProtectHome=yes keeps services out of /root and /home), the service users,

@@ -106,6 +106,23 @@ class OcrEngine:
         return out
 
 
+def preload_openvino() -> None:
+    """Load OpenVINO's libraries now, before any GStreamer decoding starts.
+
+    Measured here: once GStreamer's H.264 decoder (gstreamer1.0-libav) has
+    run in the process, OpenVINO's first compile_model aborts the whole
+    process; with OpenVINO loaded first, both work. The box loads the OCR
+    engine lazily (at a camera's first frame, mid-decoding), so its
+    libraries are loaded up front instead. Missing OpenVINO is reported at
+    the engine's load, not here.
+    """
+    try:
+        import openvino
+    except ImportError:
+        return
+    openvino.Core().available_devices  # noqa: B018  (creating the core loads the CPU plugin)
+
+
 def model_dir() -> Path:
     return Path(str(resources.files("rapidocr") / "models"))
 
@@ -198,6 +215,8 @@ class SharedOcr:
         self.settings = engine.settings if engine is not None else settings or OcrSettings()
         self.scheduler = scheduler
         self._engine = engine
+        if engine is None and self.settings.enabled and self.settings.engine == "openvino":
+            preload_openvino()
         self.error: ModelError | None = None
         self._lock = threading.Lock()
 

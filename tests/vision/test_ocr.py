@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,3 +113,28 @@ def test_a_missing_file_and_a_directory_are_named(tmp_path):
         read_image(tmp_path / "nope.jpg")
     with pytest.raises(ImageError, match="is a directory"):
         read_image(tmp_path)
+
+
+def test_openvino_ocr_loads_after_gstreamer_has_decoded_video(av_clip):
+    # Measured: OpenVINO's first compile aborted the process once GStreamer's H.264 decoder had run.
+    # The box loads OCR at a camera's first frame, so SharedOcr loads OpenVINO's libraries up front.
+    # In a child process: the failure is an abort, which would take the test run down with it.
+    pytest.importorskip("openvino")
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from edge.vision.ocr import SharedOcr\n"
+        "from edge.vision.settings import OcrSettings\n"
+        "from edge.ingest.gstreamer import open_media\n"
+        "shared = SharedOcr(OcrSettings(engine='openvino'))\n"
+        "frames = sum(1 for _ in open_media(sys.argv[1], audio=False, video_fps=2.0))\n"
+        "assert shared.get() is not None and frames > 0\n"
+        "from tests.vision.media import text_picture\n"
+        "print('read', [line.text for line in shared.get().read(text_picture('LIVE'))])\n")
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", code, str(av_clip)], capture_output=True, text=True, timeout=300,
+                            cwd=root)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "read ['LIVE']" in result.stdout
