@@ -84,11 +84,35 @@ def write_config(data_dir: Path, settings: BrokerSettings) -> Path:
         atomic_replace(root / "acl", "".join(acl).encode(), mode=0o644)
         lan = (TEMPLATES / "lan-listener.conf").read_text().format(
             lan_port=settings.lan.port, lan_host=settings.lan.host, passwd=root / "passwd", acl=root / "acl")
-    text = (TEMPLATES / "mosquitto.conf").read_text().format(persistence=db, port=settings.port, lan=lan)
+    user = ""
+    if os.geteuid() == 0 and not _reachable_by_broker_user(root):
+        # Started as root, mosquitto reads its password file and writes persistence as its own user:
+        # a data directory only root can enter (e.g. under /root) would leave it blind. Say so, stay root.
+        log.warning("%s is not reachable by the %s user: the broker keeps running as root", root, BROKER_USER)
+        user = f"# {root} is not reachable by the {BROKER_USER} user, so the broker stays root\nuser root"
+    text = (TEMPLATES / "mosquitto.conf").read_text().format(persistence=db, port=settings.port, lan=lan, user=user)
     conf = root / "mosquitto.conf"
     atomic_replace(conf, text.encode(), mode=0o644)
     _give_to_broker_user(root, db)
     return conf
+
+
+def _reachable_by_broker_user(path: Path) -> bool:
+    try:
+        user = pwd.getpwnam(BROKER_USER)
+    except KeyError:
+        return True  # no such user: mosquitto will not drop privileges at all
+    for p in (path, *path.parents):
+        st = p.stat()
+        if st.st_uid == user.pw_uid:
+            ok = st.st_mode & 0o100
+        elif st.st_gid == user.pw_gid:
+            ok = st.st_mode & 0o010
+        else:
+            ok = st.st_mode & 0o001
+        if not ok:
+            return False
+    return True
 
 
 def _give_to_broker_user(root: Path, db: Path) -> None:

@@ -44,6 +44,7 @@ class SensorSubscriber:
         self._answered: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
         self.connected = False
+        self._stopping = False
         self.connects = 0
         self.answers = 0
         self.last_refusal: str | None = None
@@ -52,6 +53,7 @@ class SensorSubscriber:
         connect(self._client, self.broker)
 
     def stop(self) -> None:
+        self._stopping = True
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -81,7 +83,7 @@ class SensorSubscriber:
         log.info("sensors: subscribed to %s on %s", SUBSCRIPTION, self.url)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if self.connected:
+        if self.connected and not self._stopping:
             log.warning("sensors: lost the broker %s (%s); reconnecting", self.url, reason)
         self.connected = False
 
