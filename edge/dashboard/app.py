@@ -276,6 +276,7 @@ def serve(box: Box, host: str = "0.0.0.0", port: int = 8080, *, app: FastAPI | N
         app.state.tls_fingerprint = cert.fingerprint
         print(certificate_lines(cert), file=sys.stderr, flush=True)
     server = make_server(app, host, port, **config)
+    app.state.server = server  # whoever holds the app can stop it (`should_exit`), e.g. off the main thread
     # uvicorn.Config configures its loggers when the server is made; filter after that.
     for name in ("uvicorn.access", "uvicorn.error"):
         logger = logging.getLogger(name)

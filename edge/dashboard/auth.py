@@ -36,8 +36,10 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from edge.dashboard.accounts import ADMIN, ROLES, Role, UserStore, allows, bootstrap_admin  # noqa: F401 (re-exported)
-from edge.dashboard.sessions import SESSION_IDLE_S, SESSION_TTL_S, Session, Sessions  # noqa: F401 (re-exported)
+from edge.dashboard.accounts import Role, UserStore, allows, bootstrap_admin
+from edge.dashboard.sessions import Session, Sessions
+
+__all__ = ["Auth", "AuthGate", "LoginLimiter", "Session", "Sessions", "UserStore", "bootstrap_admin", "safe_next"]
 
 COOKIE = "edge_session"
 WS_UNAUTHORIZED = 4401  # "401" in the application range of WebSocket close codes
@@ -343,7 +345,7 @@ class SessionBoundWebSocket:
         async def close_when_session_ends() -> None:
             while not ended.is_set():
                 left = self.session.expires_at - self.sessions.now()
-                if left <= 0 or not await asyncio.to_thread(self.sessions.alive, self.session.token):
+                if left <= 0 or not await asyncio.to_thread(self._alive):
                     break
                 with contextlib.suppress(asyncio.TimeoutError):
                     # Wake up now and then: the session clock may not be the loop's (tests move it).
@@ -365,6 +367,15 @@ class SessionBoundWebSocket:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+
+
+    def _alive(self) -> bool:
+        # Revoked by another process (`edge users passwd`) shows only in the store; a store that cannot
+        # answer (the box is closing) ends the socket too: the client reconnects and logs in if it must.
+        try:
+            return self.sessions.alive(self.session.token)
+        except Exception:
+            return False
 
 
 class _SessionEnded(OSError):

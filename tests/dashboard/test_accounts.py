@@ -172,6 +172,22 @@ def test_the_last_admin_cannot_be_removed_or_demoted(crew):
     assert bad.status_code == 422 and "letters, digits" in bad.json()["detail"]
 
 
+def test_an_admin_resets_a_forgotten_password_and_changes_a_role(crew):
+    c = crew.client
+    assert c.post("/api/users", headers=crew.admin, json={"name": "rita", "password": "rita's password"}
+                  ).status_code == 201
+    rita = _login(crew.app, "rita", "rita's password")
+    reset = c.post("/api/users/rita/password", headers=crew.admin, json={"password": "rita's new password"})
+    assert reset.status_code == 200, reset.text
+    assert c.get("/api/streams", headers=rita).status_code == 401  # the lost phone is logged out
+    rita = _login(crew.app, "rita", "rita's new password")
+    assert c.post("/api/streams", headers=rita, json={"name": "x", "source": "rtsp://cam/1"}).status_code == 403
+    assert c.put("/api/users/rita/role", headers=crew.admin, json={"role": "editor"}).json()["role"] == "editor"
+    assert c.post("/api/streams", headers=rita, json={"name": "x", "source": "/etc/passwd"}).status_code == 422
+    missing = c.post("/api/users/nobody/password", headers=crew.admin, json={"password": "whatever123"})
+    assert missing.status_code == 404
+
+
 # -- the pages, in Chromium ------------------------------------------------------------------------------------
 
 

@@ -9,18 +9,18 @@ import json
 import socket
 import ssl
 import stat
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from edge.dashboard.app import create_app, make_server
+from edge.config import BoxConfig
+from edge.dashboard.app import create_app, make_server, serve
 from edge.dashboard.tls import ensure_certificate
 from tests.dashboard.conftest import PASSWORD, LiveServer, stop_server
 
@@ -99,43 +99,34 @@ def test_the_session_cookie_is_secure_over_https(https_site):
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
 
 
-SERVE_TLS = """
-import os, signal, ssl, sys, threading, time, urllib.request
-from pathlib import Path
-from types import SimpleNamespace
-from edge.config import BoxConfig
-from edge.dashboard.app import serve
-
-data = Path(sys.argv[1])
-box = SimpleNamespace(data_dir=data, config=BoxConfig(), store=SimpleNamespace(root=data / "store"),
-                      started_at=time.time())
-insecure = ssl.create_default_context()
-insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE
-
-def interrupt_when_up():
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(f"https://127.0.0.1:{sys.argv[2]}/api/health", timeout=1, context=insecure)
-            print("https answered", flush=True)
-            break
-        except OSError:
-            time.sleep(0.05)
-    os.kill(os.getpid(), signal.SIGINT)
-
-threading.Thread(target=interrupt_when_up, daemon=True).start()
-os.environ["EDGE_ADMIN_PASSWORD"] = "x"
-serve(box, "127.0.0.1", int(sys.argv[2]), log_level="warning")
-"""
-
-
-def test_serve_makes_the_certificate_by_default_and_prints_its_fingerprint(tmp_path):
+def test_serve_makes_the_certificate_by_default_and_prints_its_fingerprint(tmp_path, capsys):
+    box = SimpleNamespace(data_dir=tmp_path, config=BoxConfig(), store=SimpleNamespace(root=tmp_path / "store"),
+                          started_at=time.time())
+    app = create_app(box, admin_password=PASSWORD)  # type: ignore[arg-type]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    result = subprocess.run([sys.executable, "-c", SERVE_TLS, str(tmp_path), str(port)], capture_output=True,
-                            text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
-    assert result.returncode == 0, result.stderr
-    assert "https answered" in result.stdout
+    # Off the main thread serve() installs no signal handlers; app.state.server stops it.
+    thread = threading.Thread(target=serve, args=(box, "127.0.0.1", port), kwargs={"app": app, "log_level": "warning"},
+                              daemon=True)
+    thread.start()
+    insecure = ssl.create_default_context()
+    insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE  # checked by fingerprint below
+    deadline = time.monotonic() + 20
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/api/health", context=insecure, timeout=2) as r:
+                    assert r.status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline and thread.is_alive(), "no HTTPS answer from serve()"
+                time.sleep(0.05)
+    finally:
+        if hasattr(app.state, "server"):
+            app.state.server.should_exit = True
+        thread.join(10)
     made = ensure_certificate(tmp_path)  # the one serve() made (addresses unchanged: kept)
-    assert f"fingerprint is {made.fingerprint}" in result.stderr
     assert not made.made
+    assert f"fingerprint is {made.fingerprint}" in capsys.readouterr().err
+    assert app.state.tls_fingerprint == made.fingerprint  # the settings page shows it too

@@ -153,4 +153,5 @@ def pair(body: PairingIn, box: Box = Depends(get_box)) -> dict[str, Any]:
 
 @router.get("/settings", include_in_schema=False)
 def settings_page(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
-    return render(request, "settings.html", "settings", s=settings_view(box))
+    return render(request, "settings.html", "settings", s=settings_view(box),
+                  fingerprint=getattr(request.app.state, "tls_fingerprint", None))
