@@ -147,8 +147,8 @@ def context(browser, site):
 def page(context, site):
     p = context.new_page()
     errors: list[str] = []
-    # A stream without a picture answers its snapshot with 404 (Chromium logs each one); that is expected.
-    p.on("console", lambda m: errors.append(m.text) if m.type == "error" and "404" not in m.text else None)
+    # Strict: not even a 404 (a stream without a picture is never asked for one).
+    p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     p.on("pageerror", lambda e: errors.append(str(e)))
     p.goto(site.url + "/live")
     yield p

@@ -33,6 +33,7 @@ class StreamOut(BaseModel):
     last_caption_at: float | None
     finals: int
     retries: int
+    snapshot: bool = Field(False, description="a camera picture is ready at /api/streams/{name}/snapshot.jpg")
 
 
 class StreamsOut(BaseModel):
@@ -67,7 +68,15 @@ def public(health: object) -> dict:
 
 @router.get("", response_model=StreamsOut)
 def list_streams(box: Box = Depends(get_box)) -> StreamsOut:
-    return StreamsOut(streams=[StreamOut(**public(s)) for s in box.supervisor.streams()])
+    pictured = _pictured(box)
+    return StreamsOut(streams=[StreamOut(**public(s), snapshot=s.name in pictured) for s in box.supervisor.streams()])
+
+
+def _pictured(box: Box) -> set[str]:
+    """Streams with a camera picture now, so pages ask only for pictures that exist (no 404 per stream)."""
+    vision = getattr(box.supervisor, "vision", None)
+    board = getattr(vision, "snapshots", None)
+    return set(board.streams()) if board is not None and hasattr(board, "streams") else set()
 
 
 @router.post("", response_model=StreamOut, status_code=201,

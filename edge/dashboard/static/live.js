@@ -10,7 +10,6 @@ const MAX_LINES = 400; // per stream, so a long day does not slow the phone down
 const LEVEL_FLOOR_DB = -60; // the meter's left end; quieter than this reads as silence
 const LEVEL_STALE_MS = 3000; // no level for this long: the stream is not delivering audio
 const SNAPSHOT_EVERY_MS = 5000;
-const SNAPSHOT_MISSING_RETRY_MS = 30000; // a stream without a camera picture is asked again rarely
 const BANNER_EVERY_MS = 5000;
 const DOWN_STATES = new Set(["retrying", "failed"]);
 
@@ -23,7 +22,6 @@ document.addEventListener("DOMContentLoaded", () => {
   const streams = new Map();
   const runStarts = new Map(); // run id -> opened_at
   let retryDelay = 1000;
-  let snapshotsExist = null; // whether this box serves camera snapshots at all (asked once)
 
   function stream(name) {
     let s = streams.get(name);
@@ -39,7 +37,6 @@ document.addEventListener("DOMContentLoaded", () => {
           lastSeq: null, run: null, runs: new Map(), seen: new Set(), levelAt: 0, selected: null };
     streams.set(name, s);
     setUpActions(s);
-    watchSnapshot(s);
     return s;
   }
 
@@ -84,42 +81,32 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   }, 1000);
 
-  // -- camera snapshot -------------------------------------------------------------------------------
+  // -- camera snapshots ------------------------------------------------------------------------------
 
-  async function snapshotsServed() {
-    // Asked once from the API description, so a box without vision is never sent requests that 404.
-    if (snapshotsExist === null) {
-      snapshotsExist = (async () => {
-        const r = await fetch("/api/openapi.json");
-        if (!r.ok) return false;
-        const doc = await r.json();
-        return Object.keys(doc.paths || {}).some((p) => p.endsWith("/snapshot.jpg"));
-      })().catch(() => false);
-    }
-    return snapshotsExist;
-  }
-
-  async function watchSnapshot(s) {
-    if (!(await snapshotsServed())) return;
-    let wait = SNAPSHOT_EVERY_MS;
+  // /api/streams says which streams have a picture, so a microphone or an audio file is never asked
+  // for one; a picture that went away between the two answers 404 and is hidden.
+  async function refreshSnapshots() {
+    let pictured = new Set();
     try {
-      const r = await fetch(`/api/streams/${encodeURIComponent(s.name)}/snapshot.jpg`, { cache: "no-store" });
-      if (r.status === 401) return edge.toLogin();
-      if (r.ok) {
+      const response = await fetch("/api/streams");
+      if (response.status === 401) return edge.toLogin();
+      if (!response.ok) return;
+      pictured = new Set((await response.json()).streams.filter((x) => x.snapshot).map((x) => x.name));
+    } catch (e) { return; }
+    for (const s of streams.values()) {
+      if (!pictured.has(s.name)) { s.snapshot.hidden = true; continue; }
+      try {
+        const r = await fetch(`/api/streams/${encodeURIComponent(s.name)}/snapshot.jpg`, { cache: "no-store" });
+        if (!r.ok) { s.snapshot.hidden = true; continue; }
         const url = URL.createObjectURL(await r.blob());
         const old = s.snapshot.src;
         s.snapshot.onload = () => { if (old.startsWith("blob:")) URL.revokeObjectURL(old); };
         s.snapshot.src = url;
         s.snapshot.hidden = false;
-      } else {
-        s.snapshot.hidden = true; // 404: no picture for this stream (yet)
-        wait = SNAPSHOT_MISSING_RETRY_MS;
-      }
-    } catch (e) {
-      wait = SNAPSHOT_MISSING_RETRY_MS;
+      } catch (e) { s.snapshot.hidden = true; }
     }
-    if (streams.get(s.name) === s) setTimeout(() => watchSnapshot(s), wait);
   }
+  setInterval(refreshSnapshots, SNAPSHOT_EVERY_MS);
 
   // -- runs and captions -----------------------------------------------------------------------------
 
@@ -330,4 +317,5 @@ document.addEventListener("DOMContentLoaded", () => {
 
   JSON.parse(live.dataset.streams || "[]").forEach((h) => setState(h.name, h.state, h.message));
   connect(); // its hello lists the streams and triggers each one's backfill
+  setTimeout(refreshSnapshots, 500);
 });
