@@ -65,6 +65,7 @@ bench: setup
 	$(PY) -m bench.asr
 	$(PY) -m bench.glossary
 	$(PY) -m bench.languages
+	$(PY) -m bench.polish
 	$(PY) -m bench.scheduler
 	$(PY) -m bench.store
 	$(PY) -m bench.sync
