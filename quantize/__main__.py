@@ -1,0 +1,139 @@
+"""python -m quantize: export, quantize, distill, evaluate, register and report model variants.
+
+    python -m quantize export SRC_DIR OUT.onnx              BERT-family safetensors -> ONNX (no torch)
+    python -m quantize int8 SRC.onnx OUT.onnx --method M     ONNX Runtime: dynamic-int8, dynamic-int8-per-tensor,
+                                                             static-int8 (calibrated), weight-int8
+    python -m quantize int4 SRC.onnx OUT.onnx                weight-only int4 (MatMulNBits)
+    python -m quantize register --model BASE --method M --name NEW   build, evaluate, gate, add to models/
+    python -m quantize eval --profile P [--record]           measure every model setting a profile uses
+    python -m quantize distill --out student.npz             the topic tagger's student
+    python -m quantize report [--json]                       every measured variant per device profile
+    python -m quantize tensorrt SRC.onnx OUT.engine          (Jetson only) FP16 TensorRT engine
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from edge.errors import EdgeError
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(prog="python -m quantize", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
+    sub = p.add_subparsers(required=True, dest="command")
+    e = sub.add_parser("export", help="BERT-family checkpoint (config.json + model.safetensors) to ONNX")
+    e.add_argument("src", type=Path)
+    e.add_argument("out", type=Path)
+    for name, help in (("int8", "int8 quantization of an ONNX graph"), ("int4", "weight-only int4 of an ONNX graph")):
+        q = sub.add_parser(name, help=help)
+        q.add_argument("src", type=Path)
+        q.add_argument("out", type=Path)
+        if name == "int8":
+            q.add_argument("--method", default="weight-int8",
+                           choices=["dynamic-int8", "dynamic-int8-per-tensor", "static-int8", "weight-int8"])
+    r = sub.add_parser("register", help="build a variant of a registered model; keep it only if it passes its gate")
+    r.add_argument("--model", required=True, help="the registered base model, e.g. minilm-l6-v2")
+    r.add_argument("--file", default="model.onnx", help="which of its ONNX files to quantize")
+    r.add_argument("--method", required=True)
+    r.add_argument("--name", required=True, help="the new registry name, e.g. minilm-l6-v2-w8")
+    v = sub.add_parser("eval", help="measure the model settings of a device profile against their references")
+    v.add_argument("--profile", required=True)
+    v.add_argument("--record", action="store_true", help="write the rows to models/<model>.evidence.json")
+    v.add_argument("--only", choices=["asr", "vad", "embeddings", "llm"], action="append")
+    d = sub.add_parser("distill", help="train the topic tagger's student on the teacher's soft labels")
+    d.add_argument("--out", type=Path, default=Path("build/quantize/tagger-student.npz"))
+    rp = sub.add_parser("report", help="every measured variant per device profile")
+    rp.add_argument("--json", action="store_true")
+    t = sub.add_parser("tensorrt", help="FP16 TensorRT engine from ONNX (Jetson only)")
+    t.add_argument("src", type=Path)
+    t.add_argument("out", type=Path)
+    args = p.parse_args(argv)
+    command = "python -m quantize " + " ".join(shlex.quote(a) for a in argv)
+    try:
+        return _run(args, command)
+    except EdgeError as exc:
+        print(f"quantize: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, command: str) -> int:
+    if args.command == "export":
+        from quantize.bert_onnx import export
+
+        print(f"wrote {export(args.src, args.out)}")
+    elif args.command in ("int8", "int4"):
+        from quantize.onnx_quant import quantize
+
+        method = args.method if args.command == "int8" else "weight-int4"
+        if method == "static-int8":
+            print("static-int8 needs calibration data: use `register` (it calibrates on held text) ", file=sys.stderr)
+            return 2
+        print(f"wrote {quantize(args.src, args.out, method)}")
+    elif args.command == "register":
+        from quantize.register import GateRefused, register
+
+        try:
+            done = register(args.model, args.method, args.name, file=args.file, command=command)
+        except GateRefused as exc:
+            print(f"refused: {exc}", file=sys.stderr)
+            return 1
+        print(f"registered {done.name}: {done.row.gate}")
+    elif args.command == "eval":
+        return _eval(args, command)
+    elif args.command == "distill":
+        from quantize.distill import distill
+
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        print(json.dumps(distill(args.out), indent=1))
+    elif args.command == "report":
+        from quantize.report import main as report
+
+        return report(args.json)
+    elif args.command == "tensorrt":
+        from quantize.tensorrt import TensorRTUnavailable, build_engine
+
+        try:
+            print(f"wrote {build_engine(args.src, args.out)}")
+        except TensorRTUnavailable as exc:
+            print(f"skipped: {exc}", file=sys.stderr)
+            return 0
+    return 0
+
+
+def _eval(args: argparse.Namespace, command: str) -> int:
+    from edge import evidence
+    from edge.profiles import load_profile
+    from quantize import evaluate
+
+    profile = load_profile(args.profile)
+    wanted = set(args.only or ["asr", "vad", "embeddings", "llm"])
+    rows = []
+    if "asr" in wanted:
+        rows.append((profile.asr.engine.model, evaluate.eval_asr(profile.asr.engine.model, profile.asr.engine.compute_type)))
+    if "vad" in wanted:
+        rows.append((profile.vad.model, evaluate.eval_vad(profile.vad.model, profile.vad.backend,
+                                                          profile.vad.precision or "f32")))
+    if "embeddings" in wanted and profile.tagging.enabled:
+        e = profile.tagging.embeddings
+        rows.append((e.model, evaluate.eval_embeddings(e.model, e.file, backend=e.backend)))
+    llm = getattr(profile, "llm", None)
+    if "llm" in wanted and llm is not None:
+        rows.append((llm.model, evaluate.eval_llm(llm.model, llm.backend, llm.precision or "f32")))
+    failed = 0
+    for model, row in rows:
+        row.command = command
+        print(json.dumps(row.to_json()))
+        failed += not row.passed
+        if args.record:
+            evidence.record(row.to_json(), model)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,243 @@
+"""Evaluate a model variant against its reference on the same data: size, load time, speed, quality.
+
+Each evaluator returns a `Row`; `gates.py` decides whether it passes. The data
+is built here, on this machine, from packaged sources: espeak-ng speech for
+ASR and VAD, held news sentences for embeddings, greedy answers to fixed
+prompts for the LLM. Rows record the command that made them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from quantize.gates import gate_for
+
+DATA = Path(__file__).resolve().parent.parent / "bench" / "data"
+# Held sentences (not the topic descriptions the tagger was built on).
+HELD_TEXT = DATA / "topics_test.jsonl"
+ASR_SENTENCES = [
+    "The council approved the new budget for public transport on Tuesday.",
+    "Firefighters were called to the warehouse shortly after midnight.",
+    "Heavy rain is expected to spread from the west later this evening.",
+    "The minister said the hospital would reopen by the end of the month.",
+    "Police have closed the bridge while engineers inspect the damage.",
+    "The home side scored twice in the final ten minutes to win the match.",
+]
+ASR_VOICES = ("en-us", "en-gb")
+LLM_PROMPTS = [
+    "Summarise in one sentence: The council voted to build a flood wall along the river.",
+    "Write a headline for: Firefighters rescued two people from a burning house on Main Street.",
+    "Rewrite as reported speech: 'We will reopen the bridge on Monday,' the engineer said.",
+]
+
+
+@dataclass
+class Row:
+    task: str
+    variant: str  # what a profile names: model, plus file / compute type / precision
+    backend: str
+    size_mb: float
+    quality: dict[str, float]
+    reference: str
+    load_s: float | None = None
+    latency_ms: float | None = None
+    tokens_per_s: float | None = None
+    passed: bool = False
+    gate: str = ""
+    command: str = ""
+    measured_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%d"))
+    selects: dict[str, str] = field(default_factory=dict)  # the profile settings this row backs
+
+    def judge(self) -> Row:
+        self.passed, self.gate = gate_for(self.task).check(self.quality)
+        return self
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _mb(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return round(sum(p.stat().st_size for p in files) / 1e6, 1)
+
+
+# -- embeddings --------------------------------------------------------------------
+
+
+def eval_embeddings(model: str, file: str, *, reference_file: str = "model.onnx", backend: str = "onnxruntime",
+                    registry=None, reference_model: str | None = None) -> Row:
+    from edge.registry import Registry
+    from edge.tagging.embeddings import Embedder, EmbedderChoice
+
+    registry = registry or Registry()
+    _, directory = registry.resolve(model)
+    texts = [json.loads(line)["text"] for line in HELD_TEXT.read_text().splitlines()]
+    reference_model = reference_model or model
+    reference = Embedder.load(EmbedderChoice(reference_model, reference_file, "onnxruntime"), registry).embed(texts)
+    t0 = time.perf_counter()
+    variant = Embedder.load(EmbedderChoice(model, file, backend), registry)
+    load_s = time.perf_counter() - t0
+    variant.embed(texts[:4])  # warm-up
+    t0 = time.perf_counter()
+    vectors = variant.embed(texts)
+    ms = 1000 * (time.perf_counter() - t0) / len(texts)
+    cos = (vectors * reference).sum(axis=1)
+    return Row("embeddings", f"{model}/{file}", backend, _mb(directory / file),
+               {"cosine_mean": round(float(cos.mean()), 4), "cosine_min": round(float(cos.min()), 4)},
+               f"{reference_model}/{reference_file} on onnxruntime (fp32), {len(texts)} held sentences",
+               load_s=round(load_s, 2), latency_ms=round(ms, 2),
+               selects={"tagging.embeddings.model": model, "tagging.embeddings.file": file,
+                        "tagging.embeddings.backend": backend}).judge()
+
+
+# -- speech ------------------------------------------------------------------------
+
+
+def speech_set() -> list[tuple[np.ndarray, str]]:
+    """(16 kHz float32 audio, text) per sentence and voice, spoken by espeak-ng."""
+    from edge.demo.clip import synthesize
+
+    out = []
+    for voice in ASR_VOICES:
+        for sentence in ASR_SENTENCES:
+            pcm, rate = synthesize(sentence, voice=voice)
+            audio = pcm.astype(np.float32) / 32768.0
+            if rate != 16000:
+                idx = np.linspace(0, len(audio) - 1, int(len(audio) * 16000 / rate))
+                audio = np.interp(idx, np.arange(len(audio)), audio).astype(np.float32)
+            out.append((audio, sentence))
+    return out
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def wer(refs: list[str], hyps: list[str]) -> float:
+    import jiwer
+
+    return float(jiwer.wer([_norm(r) for r in refs], [_norm(h) or "-" for h in hyps]))
+
+
+def _transcribe_all(model: str, compute_type: str, audio: list[np.ndarray], registry) -> tuple[list[str], float, float]:
+    from edge.backends.base import RuntimeSettings, get_backend
+    from edge.asr.whisper import SAMPLE_RATE  # noqa: F401  (same rate as the box)
+    from faster_whisper.feature_extractor import FeatureExtractor
+    import ctranslate2
+
+    _, directory = registry.resolve(model)
+    t0 = time.perf_counter()
+    engine = get_backend("ctranslate2").load(directory, RuntimeSettings(compute_type=compute_type, threads=2))
+    load_s = time.perf_counter() - t0
+    fe = FeatureExtractor(feature_size=engine.n_mels)
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(directory / "tokenizer.json"))
+    prompt = ["<|startoftranscript|>"] + (["<|en|>", "<|transcribe|>"] if engine.is_multilingual else []) + \
+        ["<|notimestamps|>"]
+    texts, t0 = [], time.perf_counter()
+    for a in audio:
+        padded = np.zeros(16000 * 30, dtype=np.float32)
+        padded[:len(a)] = a[:16000 * 30]
+        feats = fe(padded)[:, :3000]
+        res = engine.generate(ctranslate2.StorageView.from_array(feats[None].astype(np.float32)), [prompt],
+                              beam_size=5, max_length=224)
+        texts.append(tok.decode(res[0].sequences_ids[0]).strip())
+    return texts, load_s, 1000 * (time.perf_counter() - t0) / len(audio)
+
+
+def eval_asr(model: str, compute_type: str, *, reference: str = "float32", registry=None) -> Row:
+    from edge.registry import Registry
+
+    registry = registry or Registry()
+    data = speech_set()
+    audio, refs = [a for a, _ in data], [t for _, t in data]
+    ref_texts, _, _ = _transcribe_all(model, reference, audio, registry)
+    texts, load_s, ms = _transcribe_all(model, compute_type, audio, registry)
+    w, w_ref = wer(refs, texts), wer(refs, ref_texts)
+    _, directory = registry.resolve(model)
+    return Row("asr", f"{model}/{compute_type}", "ctranslate2", _mb(directory),
+               {"wer": round(w, 4), "wer_reference": round(w_ref, 4), "wer_delta": round(w - w_ref, 4)},
+               f"{model} compute_type {reference}, beam 5, {len(audio)} espeak-ng sentences ({', '.join(ASR_VOICES)})",
+               load_s=round(load_s, 2), latency_ms=round(ms, 1),
+               selects={"asr.engine.model": model, "asr.engine.compute_type": compute_type}).judge()
+
+
+def vad_probs(model: str, backend: str, precision: str, audio: np.ndarray, registry) -> tuple[np.ndarray, float]:
+    from edge.asr.vad import FRAME, SileroVad
+    from edge.backends.base import RuntimeSettings, get_backend
+
+    manifest, directory = registry.resolve(model)
+    t0 = time.perf_counter()
+    session = get_backend(backend).load(directory / manifest.files[0].path, RuntimeSettings(precision=precision))
+    vad = SileroVad(session)
+    probs = np.array([vad(audio[i:i + FRAME]) for i in range(0, len(audio) - FRAME, FRAME)])
+    return probs, (time.perf_counter() - t0) * 1000 / max(1, len(probs))
+
+
+def eval_vad(model: str, backend: str, precision: str, *, registry=None) -> Row:
+    from edge.registry import Registry
+
+    registry = registry or Registry()
+    silence = np.zeros(8000, dtype=np.float32)
+    audio = np.concatenate([x for a, _ in speech_set()[:6] for x in (a, silence)])
+    ref, _ = vad_probs("silero-vad", "onnxruntime", "f32", audio, registry)
+    probs, ms = vad_probs(model, backend, precision, audio, registry)
+    n = min(len(ref), len(probs))
+    agree = float(np.mean((ref[:n] >= 0.5) == (probs[:n] >= 0.5)))
+    manifest, directory = registry.resolve(model)
+    return Row("vad", f"{model}/{backend}/{precision}", backend, _mb(directory / manifest.files[0].path),
+               {"decision_agreement": round(agree, 4), "max_prob_diff": round(float(np.abs(ref[:n] - probs[:n]).max()), 4)},
+               f"silero-vad on onnxruntime f32, {n} frames of espeak-ng speech and silence",
+               latency_ms=round(ms, 3), selects={"vad.model": model, "vad.backend": backend, "vad.precision": precision}
+               ).judge()
+
+
+# -- text generation ------------------------------------------------------------------
+
+
+def word_share(text: str, lexicon: set[str]) -> float:
+    words = re.findall(r"[A-Za-z]+", text)
+    return sum(w.lower() in lexicon for w in words) / len(words) if words else 0.0
+
+
+def lexicon() -> set[str]:
+    """English words: the whole-word entries of the embedder's uncased WordPiece vocabulary (30k)."""
+    from edge.registry import Registry
+
+    _, directory = Registry().resolve("minilm-l6-v2")
+    vocab = json.loads((directory / "tokenizer.json").read_text())["model"]["vocab"]
+    return {w for w in vocab if w.isalpha()}
+
+
+def eval_llm(model: str, backend: str, precision: str = "f32", *, registry=None) -> Row:
+    from edge.backends.base import RuntimeSettings, get_backend
+    from edge.registry import Registry
+
+    registry = registry or Registry()
+    manifest, directory = registry.resolve(model)
+    t0 = time.perf_counter()
+    gen = get_backend(backend).load(directory, RuntimeSettings(threads=2, precision=precision))
+    load_s = time.perf_counter() - t0
+    words, outputs, t0, tokens = lexicon(), [], time.perf_counter(), 0
+    for prompt in LLM_PROMPTS:
+        count = [0]
+
+        def on_token() -> bool:
+            count[0] += 1
+            return True  # keep going (False stops the generation)
+
+        outputs.append(gen.generate([{"role": "user", "content": prompt}], max_new_tokens=48, on_token=on_token))
+        tokens += count[0]
+    elapsed = time.perf_counter() - t0
+    share = float(np.mean([word_share(o, words) for o in outputs]))
+    return Row("llm", f"{model}/{backend}/{precision}", backend, _mb(directory),
+               {"word_share": round(share, 3)}, "every output word a word (reference: SmolLM2 Q4_1 writes 0.9+)",
+               load_s=round(load_s, 2), tokens_per_s=round(tokens / elapsed, 1) if tokens else None,
+               selects={"llm.model": model, "llm.backend": backend}).judge()
