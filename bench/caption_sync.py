@@ -41,7 +41,7 @@ def measure(segment_s: float) -> dict:
         clip = write_wav(work / "clip.wav", read_wav(clean.wav)[: int(SECONDS * 16000)].astype(np.float32))
         center, box, bind = paired(work, "bench-box")
         config = work / "box.yaml"
-        config.write_text(f"box_id: bench-box\nsync: {{caption_segment_s: {segment_s}}}\n"
+        config.write_text(f"box_id: bench-box\ndashboard: {{tls: off}}\nsync: {{caption_segment_s: {segment_s}}}\n"
                           f"streams:\n  - {{name: cam, source: '{clip}', live: true}}\n")
         port = _port()
         procs = start(center, box, bind, config, port, quiet=True)

@@ -66,6 +66,12 @@ class DashboardConfig(_Strict):
     session_hours: float = Field(default=12, gt=0, le=24 * 14)
     session_idle_minutes: float = Field(default=240, gt=0, le=24 * 60 * 14)
 
+    @field_validator("tls", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: object) -> object:
+        # YAML 1.1 reads a bare `off`/`on` as a boolean: take it as the crew meant it.
+        return {False: "off", True: "auto"}.get(v, v) if isinstance(v, bool) else v
+
 
 class StoreConfig(_Strict):
     # Below this much free disk, synced media is evicted and the dashboard raises an alarm.

@@ -60,7 +60,7 @@ def test_every_acknowledged_asset_and_caption_survives_kill_minus_nine(tmp_path,
     wav, _ = news_clip
     data, config = tmp_path / "box", tmp_path / "box.yaml"
     # live: the file plays at camera pace, so each kill lands in the middle of a run.
-    config.write_text(f"streams:\n  - {{name: cam, source: '{wav}', live: true}}\n")
+    config.write_text(f"dashboard: {{tls: off}}\nstreams:\n  - {{name: cam, source: '{wav}', live: true}}\n")
     rng = random.Random(int(os.environ.get("BOX_KILL_SEED", "0")) or None)
     uploads: dict[str, str] = {}  # asset id -> sha256 of what we sent
     captions: dict[tuple[str, int], str] = {}  # (run, seq) -> text, as the API returned them

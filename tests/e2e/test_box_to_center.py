@@ -68,7 +68,7 @@ def test_captions_from_a_live_stream_arrive_at_the_center_as_webvtt(tmp_path, ne
     wav, _ = news_clip
     center, box, bind = paired(tmp_path, "truck-7")
     config = tmp_path / "box.yaml"
-    config.write_text(f"box_id: truck-7\nstreams:\n  - {{name: cam, source: '{wav}'}}\n")
+    config.write_text(f"box_id: truck-7\ndashboard: {{tls: off}}\nstreams:\n  - {{name: cam, source: '{wav}'}}\n")
     port = free_port()
     serve, edge = start(center, box, bind, config, port)
     try:
@@ -97,7 +97,7 @@ def test_the_newsroom_follows_a_live_stream_while_it_runs(tmp_path, news_clip):
     center, box, bind = paired(tmp_path, "truck-7")
     config = tmp_path / "box.yaml"
     # live: the file plays at camera pace, so the stream is still running while we look at the center.
-    config.write_text(f"box_id: truck-7\nsync: {{caption_segment_s: 2}}\n"
+    config.write_text(f"box_id: truck-7\ndashboard: {{tls: off}}\nsync: {{caption_segment_s: 2}}\n"
                       f"streams:\n  - {{name: cam, source: '{wav}', live: true}}\n")
     port = free_port()
     serve, edge = start(center, box, bind, config, port)
