@@ -130,3 +130,12 @@ def test_serve_makes_the_certificate_by_default_and_prints_its_fingerprint(tmp_p
     assert not made.made
     assert f"fingerprint is {made.fingerprint}" in capsys.readouterr().err
     assert app.state.tls_fingerprint == made.fingerprint  # the settings page shows it too
+
+
+@pytest.mark.parametrize(("written", "meant"), [("off", "off"), ("auto", "auto"), ('"off"', "off")])
+def test_tls_off_in_the_config_file_means_plain_http(tmp_path, written, meant):
+    from edge.config import load_config
+
+    config = tmp_path / "box.yaml"
+    config.write_text(f"dashboard: {{tls: {written}}}\n")  # YAML 1.1 reads a bare off as false
+    assert load_config(config).dashboard.tls == meant
