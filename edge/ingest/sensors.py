@@ -373,6 +373,16 @@ class SensorIngest:
         """Counts and last values of what earlier sessions stored, so the dashboard starts where it was."""
         for s in _stored(self.store):
             self.series[(s.device, s.quantity)] = s
+            # A QoS 1 message redelivered after a restart must still be recognised as already stored.
+            rows = self.store.db.read(
+                "SELECT wall_start, json_extract(data, '$.seq'), json_extract(data, '$.value') FROM records"
+                " WHERE type = ? AND stream = ? AND json_extract(data, '$.quantity') = ? ORDER BY seq DESC LIMIT ?",
+                (SENSOR, s.device, s.quantity, _DEDUP_WINDOW))
+            order = self._order[(s.device, s.quantity)]
+            for ts, seq, value in reversed(rows):
+                order.recent[(ts, seq if seq is not None else value)] = None
+                rank = (ts, seq if seq is not None else -1)
+                order.newest = rank if order.newest is None or rank > order.newest else order.newest
 
     def summary(self) -> list[dict[str, Any]]:
         with self._lock:

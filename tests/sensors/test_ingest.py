@@ -168,3 +168,24 @@ def test_a_broker_restart_loses_nothing_stored_and_ingest_resumes(make_site, bro
 
     assert [r.data["seq"] for r in site.store.records.read(type=SENSOR, limit=None)] == list(range(20))
     assert site.sub.connects >= 2
+
+
+def test_a_reading_redelivered_after_a_restart_is_still_a_duplicate(make_site, tmp_path):
+    from edge.config import SensorsConfig
+    from edge.ingest.sensors import SensorIngest
+    from edge.runtime.bus import EventBus
+
+    site = make_site()
+    t = time.time() - 5
+    site.send("sensors/ws-1/wind_speed", _reading(12.5, ts=t, seq=7))
+    site.send("sensors/ws-1/wind_speed", _reading(14.0, ts=t - 30))  # no seq: ts and value identify it
+    site.settle(2)
+    site.ingest.stop()  # the box stops; a new session starts on the same store
+
+    again = SensorIngest(site.store, EventBus(), SensorsConfig())
+    assert again.handle("sensors/ws-1/wind_speed", json.dumps(_reading(12.5, ts=t, seq=7)).encode()).reason == \
+        "duplicate"
+    assert again.handle("sensors/ws-1/wind_speed", json.dumps(_reading(14.0, ts=t - 30)).encode()).reason == \
+        "duplicate"
+    late = again.handle("sensors/ws-1/wind_speed", json.dumps(_reading(13.0, ts=t - 1, seq=6)).encode())
+    assert late.late and not hasattr(late, "reason")
