@@ -65,6 +65,7 @@ class _Stream:
         self.stop = threading.Event()
         self.run: Run | None = None
         self.thread: threading.Thread | None = None
+        self.pipeline: Pipeline | None = None  # its fan-out's counters feed /metrics
 
 
 class Supervisor:
@@ -140,6 +141,13 @@ class Supervisor:
     def streams(self) -> list[StreamHealth]:
         with self._lock:
             return [s.health for s in self._streams.values()]
+
+    def media_stats(self) -> dict[str, list]:
+        """Per running stream, its fan-out consumers' counters (video frames dropped, audio back-pressure)."""
+        with self._lock:
+            streams = list(self._streams.values())
+        return {s.health.name: s.pipeline.fanout.stats() for s in streams
+                if s.pipeline is not None and s.pipeline.fanout is not None}
 
     def stop_all(self) -> None:
         """Shut down: stop every stream but remember them for the next start."""
@@ -220,8 +228,8 @@ class Supervisor:
             if vision is not None:
                 processors.append(vision.processor(health.name, blur_faces=stream.blur_faces))
                 recorder = VisionRecorder(self._store, stream.run, provenance=vision.provenance())
-            Pipeline(spec, processors, clock=clock, retry=self._retry,
-                     stop=stream.stop).run(on_event, on_status)
+            stream.pipeline = Pipeline(spec, processors, clock=clock, retry=self._retry, stop=stream.stop)
+            stream.pipeline.run(on_event, on_status)
             if stream.stop.is_set():
                 reason = "stopped"
             else:
