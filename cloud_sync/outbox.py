@@ -54,6 +54,7 @@ class Pending(Protocol):
     def size(self) -> int: ...
 
 
+INTERRUPTED = "the previous attempt was interrupted (sync stopped or the box restarted)"
 _ITEM_COLUMNS = ("asset_id, kind, priority, size, sha256, state, attempts, acked_bytes, expires_at, next_try_at,"
                  " last_error")
 
@@ -202,8 +203,24 @@ class Outbox:
             self._db.execute("UPDATE outbox SET acked_bytes = ? WHERE asset_id = ?", (acked_bytes, asset_id))
 
     def started(self, asset_id: str) -> None:
+        # A new attempt means the last one did not finish: if no error was recorded (the process was
+        # stopped or killed mid-transfer), say so, so attempts > 1 never comes with last_error null.
         with self._lock:
-            self._db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE asset_id = ?", (asset_id,))
+            self._db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = CASE WHEN attempts > 0 AND last_error IS NULL"
+                " THEN ? ELSE last_error END WHERE asset_id = ?", (INTERRUPTED, asset_id))
+
+    def note_error(self, asset_id: str, error: str) -> None:
+        """Why the attempt in progress failed (the link dropped), without changing when it is retried."""
+        with self._lock:
+            self._db.execute("UPDATE outbox SET last_error = ? WHERE asset_id = ?", (error, asset_id))
+
+    def asset_totals(self) -> list[tuple[str, str, int, int]]:
+        """(kind, sync state, count, bytes) of every stored asset, from the store's running totals."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT kind, sync, count, bytes FROM asset_totals WHERE count > 0 ORDER BY kind, sync").fetchall()
+        return [(str(k), str(s), int(n), int(b)) for k, s, n, b in rows]
 
     def done(self, asset_id: str) -> None:
         """The center holds it durably (and the store says so): it leaves the outbox."""

@@ -57,6 +57,8 @@ class Syncer:
         self._state = "down"
         self._last_error: str | None = None
         self._current: tuple[str, int] | None = None  # asset being sent, bytes acked so far
+        self.sent_assets = 0  # since this Syncer started (`edge sync` reports them)
+        self.sent_bytes = 0
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------
@@ -121,6 +123,8 @@ class Syncer:
                     backoff = self.config.backoff_min_s
                 except LinkDown as e:
                     self._set_state("down", str(e))
+                    if item is not None:  # the asset's status says why its attempt failed
+                        self.outbox.note_error(item.asset_id, f"link down: {e}")
                     self.client.close()  # anything in flight on this socket is lost; the next OFFER resumes
                     # Jitter keeps many boxes from reconnecting in lockstep after the center restarts.
                     self._stop.wait(backoff * random.uniform(0.5, 1.0))
@@ -179,6 +183,8 @@ class Syncer:
             self._current = None
         self.store.mark_synced(asset.id)  # only now: the center holds bytes and index row durably
         self.outbox.done(asset.id)
+        self.sent_assets += 1
+        self.sent_bytes += asset.size
         if self.mqtt:
             self.mqtt.notify("assets", {"event": "synced", "asset_id": asset.id, "kind": asset.kind,
                                         "name": asset.name, "sha256": asset.sha256, "size": asset.size})
@@ -257,4 +263,6 @@ class Syncer:
             "notices_pending": self.outbox.notice_count(),
             "center": self.endpoint,
             "box_id": self.box_id,
+            "sent": self.sent_assets,
+            "sent_bytes": self.sent_bytes,
         }

@@ -10,6 +10,8 @@ import json
 import logging
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,8 +40,9 @@ def register(sub: argparse._SubParsersAction, command: Command) -> None:
     add.add_argument("--tag", action="append", default=[], help="tag the assets (repeatable)")
     add.add_argument("files", nargs="+", type=Path, metavar="FILE")
     add.set_defaults(func=_assets_add)
-    st = a_sub.add_parser("status", help="what the outbox holds, as JSON")
+    st = a_sub.add_parser("status", help="stored assets per kind and sync state, and what waits to be sent")
     st.add_argument("--data", type=Path, required=True)
+    st.add_argument("--json", action="store_true", help="the outbox items as one JSON list ([] when empty)")
     st.set_defaults(func=_assets_status)
 
     s = command("sync", _sync, "Send pending assets to the paired center.")
@@ -48,6 +51,8 @@ def register(sub: argparse._SubParsersAction, command: Command) -> None:
     s.add_argument("--timeout", type=float, help="give up (exit 1) after this many seconds")
     s.add_argument("--mqtt", help="broker URL for notices: mqtt://[user:pass@]host[:port] or mqtts://…")
     s.add_argument("--bandwidth-kbps", type=float, help="uplink cap in kbit/s")
+    s.add_argument("--progress-every", type=float, default=5.0, metavar="SECONDS",
+                   help="print a progress line on stderr this often (0: never; default 5)")
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -100,13 +105,69 @@ def _assets_status(args: argparse.Namespace) -> int:
 
     from edge.store.db import DB_NAME
 
-    outbox = Outbox(BoxFiles(args.data).store / DB_NAME, SyncConfig())
+    db = BoxFiles(args.data).store / DB_NAME
+    if not db.is_file():
+        raise EdgeError(f"{args.data} has no store yet",
+                        f"run `edge init --data {args.data} --box-id NAME` or `edge run` first")
+    outbox = Outbox(db, SyncConfig())
     try:
-        for item in outbox.queued():
-            print(json.dumps({k: getattr(item, k) for k in item.__slots__}))
+        items = outbox.queued()
+        totals = outbox.asset_totals()
     finally:
         outbox.close()
+    if args.json:
+        print(json.dumps([{k: getattr(item, k) for k in item.__slots__} for item in items]))
+        return 0
+    for line in status_table(totals, items):
+        print(line)
     return 0
+
+
+def status_table(totals: list[tuple[str, str, int, int]], items: list) -> list[str]:
+    """Counts per kind and sync state, then the outbox in a line, then each asset that has failed."""
+    states = ("pending", "synced", "evicted")
+    kinds = sorted({k for k, *_ in totals})
+    counts = {(k, s): (n, b) for k, s, n, b in totals}
+    lines = [f"{'kind':16}" + "".join(f"{s:>10}" for s in states) + f"{'size':>12}"]
+    for kind in kinds + ["total"]:
+        row = [sum(counts.get((k, s), (0, 0))[0] for k in (kinds if kind == "total" else [kind])) for s in states]
+        size = sum(b for (k, _s), (_n, b) in counts.items() if kind in ("total", k))
+        lines.append(f"{kind:16}" + "".join(f"{n:>10}" for n in row) + f"{_size(size):>12}")
+    if not kinds:
+        lines.append("(no assets stored yet: captions, uploads and drafts appear here as the box makes them)")
+    by_state: dict[str, int] = {}
+    for item in items:
+        by_state[item.state] = by_state.get(item.state, 0) + 1
+    waiting = sum(max(i.size - i.acked_bytes, 0) for i in items if i.state != "expired")
+    lines.append(f"outbox: {by_state.get('queued', 0)} queued, {by_state.get('held', 0)} held, "
+                 f"{by_state.get('expired', 0)} expired; {_size(waiting)} to send")
+    for item in items:
+        if item.last_error:
+            lines.append(f"  {item.asset_id} {item.kind}: {item.attempts} attempt{'' if item.attempts == 1 else 's'}, "
+                         f"last error: {item.last_error}")
+    return lines
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def progress_line(state: dict, started: float) -> str:
+    """One line: what went, what waits, how fast, and what the link is doing (and why, when it is not up)."""
+    elapsed = max(time.monotonic() - started, 1e-9)
+    link = state["state"]
+    if link == "up":
+        doing = f"sending at {state['rate_bps'] / 1e6:.2f} Mbit/s"
+    else:
+        why = state.get("last_error") or "no answer from the center yet"
+        doing = f"link {link}, retrying: {why}"
+    return (f"sync: sent {state['sent']} asset{'' if state['sent'] == 1 else 's'} ({_size(state['sent_bytes'])}, "
+            f"{_size(state['sent_bytes'] / elapsed)}/s average), {state['queue_depth']} pending "
+            f"({_size(state['bytes_pending'])}); {doing}")
 
 
 def _sync(args: argparse.Namespace) -> int:
@@ -126,18 +187,31 @@ def _sync(args: argparse.Namespace) -> int:
         import_legacy(args.data, store)  # a data directory written by older software, once
         syncer = Syncer(store, args.data, config, mqtt_url=args.mqtt)
         previous = {s: signal.signal(s, lambda *_: syncer.stop(timeout=0)) for s in (signal.SIGTERM, signal.SIGINT)}
+        done = threading.Event()
+        started = time.monotonic()
+
+        def report() -> None:  # progress on stderr while the main thread syncs
+            while args.progress_every > 0 and not done.wait(args.progress_every):
+                print(progress_line(syncer.link_state(), started), file=sys.stderr, flush=True)
+
+        reporter = threading.Thread(target=report, name="sync-progress", daemon=True)
+        reporter.start()
         try:
             drained = syncer.run(until_drained=args.until_drained, timeout=args.timeout)
             state = syncer.link_state()
         finally:
+            done.set()
+            reporter.join(5)
             for s, h in previous.items():
                 signal.signal(s, h)
             syncer.outbox.close()
     if args.until_drained and not drained:
         why = "timed out" if args.timeout else "stopped"
-        print(f"edge: sync {why} with {state['queue_depth']} assets ({state['bytes_pending']} bytes) left; "
+        left = state["queue_depth"]
+        print(f"edge: sync {why} with {left} asset{'' if left == 1 else 's'} ({state['bytes_pending']} bytes) left; "
               f"link {state['state']}, last error: {state['last_error']}", file=sys.stderr)
         return 1
     if args.until_drained:
-        print(f"synced: outbox empty ({state['expired']} expired)")
+        print(f"synced: outbox empty; {state['sent']} asset{'' if state['sent'] == 1 else 's'} sent "
+              f"({_size(state['sent_bytes'])}), {state['expired']} expired")
     return 0

@@ -52,9 +52,10 @@ def test_sync_times_out_with_one_line_when_the_center_is_unreachable(tmp_path):
     _, bdir = _setup(tmp_path, f"tcp://127.0.0.1:{free_port()}")
     (tmp_path / "f").write_bytes(b"hello")
     edge_cli("assets", "add", "--data", str(bdir), str(tmp_path / "f"))
-    r = edge_cli("sync", "--data", str(bdir), "--until-drained", "--timeout", "2", check=False)
+    r = edge_cli("sync", "--data", str(bdir), "--until-drained", "--timeout", "2", "--progress-every", "0",
+                 check=False)
     assert r.returncode == 1
-    assert r.stderr.count("\n") == 1 and "timed out with 1 assets" in r.stderr
+    assert r.stderr.count("\n") == 1 and "timed out with 1 asset (" in r.stderr
 
 
 def test_end_to_end_add_sync_ls_export(tmp_path):
@@ -119,3 +120,64 @@ def test_serve_on_a_busy_port_fails_in_one_line(tmp_path):
     finally:
         first.terminate()
         first.wait(15)
+
+
+def edge_here(capsys, *args: str) -> str:
+    """An `edge` command run in this process (the same main() as the console script; no interpreter start)."""
+    from edge.cli import main
+
+    assert main(list(args)) == 0
+    return capsys.readouterr().out
+
+
+def test_assets_status_is_a_table_before_a_first_sync_and_json_is_a_list(tmp_path, capsys):
+    bdir = tmp_path / "box"
+    edge_here(capsys, "init", "--data", str(bdir), "--box-id", "cam1")
+    empty = edge_here(capsys, "assets", "status", "--data", str(bdir))
+    assert empty.splitlines()[0].split() == ["kind", "pending", "synced", "evicted", "size"]
+    assert "no assets stored yet" in empty and "outbox: 0 queued" in empty
+    assert json.loads(edge_here(capsys, "assets", "status", "--data", str(bdir), "--json")) == []
+
+    (tmp_path / "f").write_bytes(b"hello")
+    edge_here(capsys, "assets", "add", "--data", str(bdir), "--kind", "upload", str(tmp_path / "f"))
+    table = edge_here(capsys, "assets", "status", "--data", str(bdir)).splitlines()
+    assert table[1].split() == ["upload", "1", "0", "0", "5", "B"]
+    assert json.loads(edge_here(capsys, "assets", "status", "--data", str(bdir), "--json"))[0]["kind"] == "upload"
+
+
+def test_sync_shows_progress_while_the_center_is_down_then_says_how_many_went(tmp_path, capsys):
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    cdir, bdir = _setup(tmp_path, endpoint)
+    with AssetStore(bdir / "store") as store:
+        store.add_bytes(VTT.encode(), kind="caption_track", name="main.vtt", mime="text/vtt", stream="main",
+                        start=0.352, end=0.352 + 8.832)
+    sync = subprocess.Popen([sys.executable, "-m", "edge.cli", "sync", "--data", str(bdir), "--until-drained",
+                             "--timeout", "120", "--progress-every", "0.5"], env=env(), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    serve = None
+    try:
+        assert sync.stderr is not None
+        down = [sync.stderr.readline() for _ in range(3)]  # the center is not running yet
+        assert all(line.startswith("sync: sent 0 assets") and "1 pending" in line and "retrying" in line
+                   for line in down), down
+        # Once an attempt has failed, the asset's own record says why (never attempts: 7, last_error: null).
+        def retried() -> dict | None:
+            (item,) = json.loads(edge_here(capsys, "assets", "status", "--data", str(bdir), "--json"))
+            return item if item["attempts"] >= 2 else None
+
+        item = wait_for(retried, 60, interval=0.5, what="a second attempt")
+        assert item["last_error"].startswith("link down: no answer from the center"), item
+        serve = subprocess.Popen([sys.executable, "-m", "cloud_sync.center.cli", "serve", "--data", str(cdir),
+                                  "--bind", endpoint], env=env(), cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        out, _ = sync.communicate(timeout=120)
+    finally:
+        if sync.poll() is None:
+            sync.kill()
+        if serve is not None:
+            serve.terminate()
+            serve.wait(15)
+    assert sync.returncode == 0
+    assert out.strip() == "synced: outbox empty; 1 asset sent (" + out.split("(", 1)[1].strip()
+    assert "1 asset sent" in out
+    listing = center_cli("ls", "--data", str(cdir)).stdout
+    assert "0.35-9.18" in listing and "9.184000000000001" not in listing
