@@ -137,3 +137,17 @@ def test_the_demo_station_gusts_over_the_wind_rule_and_its_series_are_labelled_d
         service.stop()
         store.close()
     assert service.broker is not None and service.broker.proc is None  # the broker it started is stopped
+
+
+def test_metrics_count_each_streams_media_back_pressure_and_dropped_frames(box, client, tmp_path):
+    from tests.dashboard.conftest import write_silence
+
+    wav = write_silence(tmp_path / "quiet.wav", 2.0)
+    box.supervisor.add_stream("cam1", str(wav), remember=False)
+    wait_for(lambda: any(s.name == "cam1" and s.state == "ended" for s in box.supervisor.streams()), 30,
+             what="the file stream to end")
+    metrics = client.get("/metrics").text
+    # An audio-only file: its caption consumer's back-pressure is counted (audio is never dropped).
+    assert re.search(r'^edge_stream_audio_blocked_seconds_total\{consumer="[^"]+",stream="cam1"\} \d', metrics, re.M)
+    assert "# TYPE edge_stream_frames_dropped_total counter" in metrics
+    assert re.search(r'^edge_stream_finals_total\{stream="cam1"\} 0\.0$', metrics, re.M)

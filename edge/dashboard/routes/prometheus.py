@@ -155,6 +155,20 @@ class _BoxCollector:
         for stream, seconds in sorted(self.m.audio_lag.items()):
             lag.add_metric([stream], seconds)
         yield from (up, finals, retries, lag)
+        media = getattr(box.supervisor, "media_stats", None)
+        if media is None:
+            return
+        dropped = CounterMetricFamily("edge_stream_frames_dropped", "video frames a slow consumer never saw",
+                                      labels=["stream", "consumer"])
+        blocked = CounterMetricFamily("edge_stream_audio_blocked_seconds", "time the source waited for a slow audio "
+                                      "consumer (audio is never dropped)", labels=["stream", "consumer"])
+        for stream, consumers in sorted(media().items()):
+            for c in consumers:
+                if c.kind == "video":
+                    dropped.add_metric([stream, c.name], c.dropped)
+                elif c.kind == "audio":
+                    blocked.add_metric([stream, c.name], c.blocked_s)
+        yield from (dropped, blocked)
 
     def _scheduler(self, box: Any) -> Iterator[Metric]:
         scheduler = getattr(box, "scheduler", None)
