@@ -73,6 +73,7 @@ bench: setup
 	$(PY) -m bench.sensors
 	$(PY) -m bench.tagging
 	$(PY) -m bench.vision
+	$(PY) -m bench.drafts
 
 # Rebuilds the box's own variants from the pip-packaged models, measures each against its reference on
 # this machine (recording the rows the start-up check reads), distils the tagger and prints the report.

@@ -164,7 +164,7 @@ class DraftsConfig(_Strict):
 
     # Draft a stream by itself once it has this many new words of speech since its last draft...
     auto: bool = True
-    min_new_words: int = Field(default=150, ge=20, le=100_000)
+    min_new_words: int = Field(default=100, ge=20, le=100_000)
     # ...but not more often than this per stream.
     min_interval_s: float = Field(default=180.0, ge=10, le=24 * 3600)
     check_interval_s: float = Field(default=15.0, ge=1, le=3600)
