@@ -22,7 +22,7 @@ from edge.drafts.extract import Segment, words
 from edge.drafts.model import load_llm
 from edge.drafts.pipeline import DraftError, EventInfo, draft_from_segments
 from edge.drafts.store import DraftRow, DraftStore
-from edge.store.records import ALERT, CAPTION, QUOTE_MARK
+from edge.store.records import ALERT, CAPTION, QUOTE_MARK, TAGS
 
 log = logging.getLogger(__name__)
 READ_LIMIT = 20_000  # records one draft reads at most (about five hours of captions)
@@ -50,6 +50,22 @@ def segments_for(store: Any, stream: str, *, since_minutes: float | None = None,
                 for r in usable]
     last = max((r.seq for r in records), default=after_seq)
     return segments, marked, last
+
+
+def tags_in_window(store: Any, stream: str, first_seq: int, last_seq: int, limit: int = 12) -> list[str]:
+    """Topic labels and keywords the tagger wrote for this stream's records in the window (ninjs subjects)."""
+    out: dict[str, None] = {}
+    for r in store.records.read(stream=stream, type=TAGS, after=max(0, first_seq - 1), limit=200):
+        if r.seq > last_seq + 200:  # tags are written a little after the records they describe
+            break
+        for t in r.data.get("topics") or []:
+            label = t.get("label") if isinstance(t, dict) else None
+            if isinstance(label, str) and label:
+                out.setdefault(label[:80], None)
+        for k in r.data.get("keywords") or []:
+            if isinstance(k, str) and k:
+                out.setdefault(k[:80], None)
+    return list(out)[:limit]
 
 
 class DraftService:
@@ -141,7 +157,8 @@ class DraftService:
                 model_error=error, marked_seqs=marked, max_new_tokens=self.llm.max_new_tokens,
                 max_prompt_chars=self.llm.max_prompt_chars, scheduler=self.scheduler,
                 deadline_s=self.settings.deadline_s, model_info=info, cancel=self._stop.is_set)
-            row = self.drafts.create(draft, stream=stream, last_seq=last, user=user)
+            tags = tags_in_window(self.store, stream, segments[0].seq, last) if segments else []
+            row = self.drafts.create(draft, stream=stream, last_seq=last, user=user, tags=tags)
         finally:
             self.busy = None
         log.info("draft %s of stream %s written (%s, %d sentence(s) removed)", row.id, stream, draft.mode,

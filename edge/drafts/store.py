@@ -117,7 +117,7 @@ def document_for(row: DraftRow, box: str) -> dict[str, Any]:
     return draft_document(
         box=box, draft_id=row.id, version=row.version, state=row.state, created_at=row.created_at,
         updated_at=row.updated_at, headline=row.headline, body=body_text(c), language=c.get("language") or "en",
-        edited=bool(c.get("edited")), event_name=(c.get("event") or {}).get("name"),
+        edited=bool(c.get("edited")), event_name=(c.get("event") or {}).get("name"), tags=c.get("tags") or [],
         place=(c.get("event") or {}).get("place"), streams=sources.get("streams", []),
         runs=sources.get("runs", []), wall_start=sources.get("wall_start"),
         provenance=provenance(row, box), by=edits[-1]["user"] if edits else None)
@@ -173,10 +173,12 @@ class DraftStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def create(self, draft: Draft, *, stream: str | None, last_seq: int | None = None, user: str = "box") -> DraftRow:
+    def create(self, draft: Draft, *, stream: str | None, last_seq: int | None = None, user: str = "box",
+               tags: list[str] = ()) -> DraftRow:
         now = time.time()
         draft_id = self._ids.next()
         content = content_of(draft)
+        content["tags"] = list(tags)
         with self.db.write() as db:
             db.execute("INSERT INTO drafts (id, stream, state, version, created_at, updated_at, content, asset_id,"
                        " last_seq) VALUES (?, ?, 'generated', 1, ?, ?, ?, NULL, ?)",
@@ -266,6 +268,7 @@ class DraftStore:
                   "run": runs[0] if runs else None, "wall_start": sources.get("wall_start"),
                   "wall_end": sources.get("wall_end"), "format": "ninjs-2.2"},
             provenance={k: v for k, v in (c.get("model") or {}).items() if k in ("name", "quantization", "backend")},
+            tags=c.get("tags") or [],
             text=row.headline + "\n" + body_text(c))
         with self.db.write() as db:
             db.execute("UPDATE drafts SET asset_id = ? WHERE id = ?", (asset.id, row.id))

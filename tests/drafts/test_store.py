@@ -90,3 +90,23 @@ def test_drafts_survive_a_restart(tmp_path: Path):
     with AssetStore(tmp_path / "store") as s:
         drafts = DraftStore(s, box_id="b")
         assert drafts.get(row.id).headline == row.headline and drafts.last_seq("cam") == 9
+
+
+def test_the_taggers_topics_become_the_drafts_subjects(store):
+    from edge.drafts.postprocess import segments_for, tags_in_window
+    from edge.events import CaptionEvent
+    from edge.store.records import TAGS
+
+    run = store.records.open_run("cam", "rtsp://cam", live=True)
+    recs = store.records.append_captions(run, [CaptionEvent("final", "cam", t, i * 4.0, i * 4.0 + 4, 0.0)
+                                               for i, t in enumerate(FLOOD)])
+    data = {"topics": [{"label": "disaster and accident", "code": "medtop:03000000"}], "keywords": ["flood wall"],
+            "entities": [], "seqs": [r.seq for r in recs]}
+    store.records.append([(TAGS, run.id, "cam", 0.0, 20.0, 0.0, 20.0, "disaster and accident", json.dumps(data))])
+    segs, _marked, last = segments_for(store, "cam")
+    tags = tags_in_window(store, "cam", segs[0].seq, last)
+    assert tags == ["disaster and accident", "flood wall"]
+    drafts = DraftStore(store, box_id="truck-7")
+    row = drafts.create(draft_from_segments(segs, model=None), stream="cam", tags=tags)
+    assert [s["name"] for s in validate(drafts.document(row.id))["subjects"]] == tags
+    assert store.get(drafts.approve(row.id, user="ed").asset_id).tags == tags
