@@ -144,3 +144,28 @@ def test_the_terminal_tells_streams_and_sync_keeps_the_remembered_list_and_shows
 
     assert code == 0, box.text
     assert stream_list.read_bytes() == before[0]  # the demo was never added to the remembered list
+
+
+def test_restoring_the_remembered_streams_one_by_one_never_cuts_the_list_short(tmp_path, speech_models):
+    from edge.runtime import stream_list
+    from edge.runtime.bus import EventBus
+    from edge.runtime.supervisor import Supervisor
+    from edge.store import AssetStore
+
+    remembered = tmp_path / "streams.json"
+    urls = {name: f"rtsp://127.0.0.1:{closed_port()}/{name}" for name in ("a", "b", "c")}
+    stream_list.save(remembered, urls)
+    mtime = remembered.stat().st_mtime_ns
+    with AssetStore(tmp_path / "store") as store:
+        supervisor = Supervisor(speech_models, store, EventBus(), state_file=remembered)
+        try:
+            supervisor.add_stream("demo", f"rtsp://127.0.0.1:{closed_port()}/demo", remember=False)
+            supervisor.add_stream("a", urls["a"])
+            assert stream_list.load(remembered) == urls  # a power cut now would lose nothing
+            supervisor.add_stream("b", urls["b"])
+            supervisor.add_stream("c", urls["c"])
+            assert remembered.stat().st_mtime_ns == mtime  # restoring is not a change: never rewritten
+            supervisor.remove_stream("b")
+            assert stream_list.load(remembered) == {"a": urls["a"], "c": urls["c"]}
+        finally:
+            supervisor.stop_all()
