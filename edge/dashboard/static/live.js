@@ -282,6 +282,11 @@ document.addEventListener("DOMContentLoaded", () => {
     } catch (e) { /* the box is unreachable: the connection badge says so */ }
   }
   setInterval(refreshBanner, BANNER_EVERY_MS);
+  let bannerSoon = null;
+  function refreshBannerSoon() {
+    // A stream changed state: the box re-evaluates its alerts within ~2 s; look again just after that.
+    if (bannerSoon === null) bannerSoon = setTimeout(() => { bannerSoon = null; refreshBanner(); }, 2500);
+  }
 
   // -- the live socket -------------------------------------------------------------------------------
 
@@ -290,6 +295,7 @@ document.addEventListener("DOMContentLoaded", () => {
       ev.streams.forEach((h) => { setState(h.name, h.state, h.message); backfill(h.name); });
     } else if (ev.kind === "stream") {
       setState(ev.name, ev.state, ev.message);
+      refreshBannerSoon();
     } else if (ev.kind === "caption") {
       if (ev.type === "final") addFinal(ev); else setPartial(ev);
     } else if (ev.kind === "level") {
