@@ -151,3 +151,21 @@ def test_metrics_count_each_streams_media_back_pressure_and_dropped_frames(box, 
     assert re.search(r'^edge_stream_audio_blocked_seconds_total\{consumer="[^"]+",stream="cam1"\} \d', metrics, re.M)
     assert "# TYPE edge_stream_frames_dropped_total counter" in metrics
     assert re.search(r'^edge_stream_finals_total\{stream="cam1"\} 0\.0$', metrics, re.M)
+
+
+def test_caption_latency_and_audio_lag_come_from_the_live_bus(box, client):
+    from edge.events import CaptionEvent
+
+    client.get("/metrics")  # the watcher is subscribed from the app's start
+    wait_for(lambda: box.bus.subscriber_count >= 1, 5, what="the metrics watcher to subscribe")
+    box.bus.publish(CaptionEvent("partial", "cam9", "hel", 1.0, 1.8, 2.0))
+    box.bus.publish(CaptionEvent("final", "cam9", "hello", 1.0, 2.0, 3.5))  # left the box 1.5 s after the speech
+
+    def scraped() -> str | None:
+        text = client.get("/metrics").text
+        return text if 'edge_caption_latency_seconds_count{stream="cam9"} 1.0' in text else None
+
+    text = wait_for(scraped, 5, what="the final to be counted")
+    assert 'edge_caption_latency_seconds_bucket{le="1.0",stream="cam9"} 0.0' in text
+    assert 'edge_caption_latency_seconds_bucket{le="1.5",stream="cam9"} 1.0' in text
+    assert 'edge_stream_audio_lag_seconds{stream="cam9"} 1.5' in text  # the newest caption, partial or final
