@@ -149,7 +149,11 @@ class LocalBroker:
         if not Path(MOSQUITTO).exists():
             raise EdgeError("mosquitto is not installed, so sensors have no broker",
                             "install it (apt-get install mosquitto, or make setup) or set sensors.enabled: false")
-        conf = write_config(self.data_dir, self.settings)
+        try:
+            conf = write_config(self.data_dir, self.settings)
+        except OSError as exc:  # e.g. the service user may not write there: the broker unit's job then
+            raise EdgeError(f"cannot write the broker's files in {broker_dir(self.data_dir)}: {exc}",
+                            "start edge-box-broker.service, or run the box as the owner of its data directory") from None
         log_path = broker_dir(self.data_dir) / "mosquitto.log"
         with open(log_path, "ab") as log_file:
             self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=log_file,

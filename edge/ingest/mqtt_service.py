@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import SensorsConfig
+from edge.errors import EdgeError
 from edge.ingest.mqtt_broker import LocalBroker
 from edge.ingest.mqtt_demo import DEMO_RULES, DEVICES, DemoStation
 from edge.ingest.mqtt_sensors import SensorSubscriber
@@ -36,14 +37,19 @@ class SensorService:
 
     def start(self) -> list[str]:
         lines = []
+        broker_up = True
         if self.broker is not None:
-            lines.append(self.broker.ensure_running())
+            try:
+                lines.append(self.broker.ensure_running())
+            except EdgeError as exc:  # readings still come once a broker answers there: the subscriber retries
+                broker_up = False
+                lines.append(f"broker: not started ({exc}); sensors wait for a broker on {_redact(self.url)}")
         self.ingest.start()
         self.subscriber.start()
         lines.append(f"sensors: subscribed to sensors/# on {_redact(self.url)}")
         if self.demo is not None:
-            if self.broker is None:
-                lines.append("sensors: demo station off (it publishes to the local broker only)")
+            if self.broker is None or not broker_up:
+                lines.append("sensors: demo station off (it publishes to the box's own broker only)")
                 self.demo = None
             else:
                 self.demo.start()

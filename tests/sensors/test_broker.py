@@ -94,3 +94,26 @@ def test_a_device_writes_only_its_own_topics_and_reads_only_its_own_answers(site
     for c in (box, dev):
         c.loop_stop()
         c.disconnect()
+
+
+def test_a_broker_that_cannot_start_leaves_sensors_waiting_not_the_box_down(tmp_path):
+    from edge.config import SensorsConfig
+    from edge.ingest.mqtt_service import SensorService
+    from edge.runtime.bus import EventBus
+    from edge.store import AssetStore
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "broker").write_text("a file where the broker's directory should be")
+    port = free_port()
+    store = AssetStore(tmp_path / "store")
+    service = SensorService(data, store, EventBus(), SensorsConfig(broker=BrokerSettings(port=port)), demo=True)
+    try:
+        lines = service.start()
+        assert lines[0].startswith("broker: not started (cannot write the broker's files in")
+        assert "edge-box-broker.service" in lines[0]
+        assert any("demo station off" in line for line in lines)
+        assert not service.subscriber.connected  # and it keeps trying
+    finally:
+        service.stop()
+        store.close()
