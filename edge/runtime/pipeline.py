@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from edge.asr.streaming import StreamClock, pace_realtime
 from edge.events import AudioChunk, CaptionEvent, SourceStatus, VideoFrame
-from edge.ingest.fanout import Fanout
+from edge.ingest.fanout import DEFAULT_VIDEO_QUEUE, Fanout
 from edge.ingest.gstreamer import RetryPolicy, open_media
 from edge.ingest.sources import classify
 from edge.runtime.processors import ProcessorEvent, RealtimeProcessor
@@ -99,7 +99,9 @@ class Pipeline:
             items = pace(items, self.clock)
         items = _until(items, self.stop)
         fan = self.fanout = Fanout(items, name=f"fanout-{spec.name}")  # type: ignore[arg-type]
-        consumers = [(p, fan.audio(p.name) if p.consumes == "audio" else fan.video(p.name)) for p in self.processors]
+        # A processor may ask for a deeper video queue (`queue_size`): more frames kept while it is busy.
+        consumers = [(p, fan.audio(p.name) if p.consumes == "audio" else
+                      fan.video(p.name, getattr(p, "queue_size", DEFAULT_VIDEO_QUEUE))) for p in self.processors]
         statuses = fan.status("status")
         errors: list[BaseException] = []
 

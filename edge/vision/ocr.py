@@ -58,6 +58,8 @@ class OcrEngine:
         self.scheduler = scheduler
         self._lock = threading.Lock()  # one inference at a time per engine (sessions are not re-entrant)
         self._ocr = _load(self.settings)
+        if self.settings.engine == "openvino":
+            self._warm_up()
 
     @property
     def provenance(self) -> dict[str, Any]:
@@ -92,6 +94,14 @@ class OcrEngine:
         lines.sort(key=lambda ln: (round(ln.box[0][1] / 8), ln.box[0][0]))
         return lines
 
+    def _warm_up(self) -> None:
+        """One read of a drawn word, so detection and recognition have both run once (see preload_openvino)."""
+        from PIL import Image, ImageDraw, ImageFont
+
+        img = Image.new("RGB", (200, 64), (255, 255, 255))
+        ImageDraw.Draw(img).text((10, 10), "OK 42", font=ImageFont.load_default(32), fill=(0, 0, 0))
+        self._infer(np.ascontiguousarray(np.asarray(img)[..., ::-1]))
+
     def _infer(self, bgr: np.ndarray) -> Any:
         with self._lock:
             return self._ocr(bgr, use_cls=False)
@@ -110,11 +120,12 @@ def preload_openvino() -> None:
     """Load OpenVINO's libraries now, before any GStreamer decoding starts.
 
     Measured here: once GStreamer's H.264 decoder (gstreamer1.0-libav) has
-    run in the process, OpenVINO's first compile_model aborts the whole
-    process; with OpenVINO loaded first, both work. The box loads the OCR
-    engine lazily (at a camera's first frame, mid-decoding), so its
-    libraries are loaded up front instead. Missing OpenVINO is reported at
-    the engine's load, not here.
+    run in the process, OpenVINO's first compile_model aborted the whole
+    process, and so did its first inference once ONNX Runtime had also run;
+    with OpenVINO loaded and run first, all three work side by side. So an
+    OpenVINO OCR engine is loaded, and run once, when the box starts
+    (SharedOcr), before any stream decodes or another engine runs. Missing
+    OpenVINO is reported at the engine's load, not here.
     """
     try:
         import openvino
@@ -203,7 +214,8 @@ def _check_precision(ocr: Any, precision: str) -> None:
 
 
 class SharedOcr:
-    """The box's one OCR engine, loaded at first use (an audio-only box never pays for it).
+    """The box's one OCR engine, loaded at first use (an audio-only box never pays for it); an
+    OpenVINO engine is loaded at once instead (see preload_openvino).
 
     A load failure is logged once and remembered: streams keep their keyframes
     without text rather than each retrying a broken install every frame.
@@ -215,10 +227,12 @@ class SharedOcr:
         self.settings = engine.settings if engine is not None else settings or OcrSettings()
         self.scheduler = scheduler
         self._engine = engine
-        if engine is None and self.settings.enabled and self.settings.engine == "openvino":
-            preload_openvino()
         self.error: ModelError | None = None
         self._lock = threading.Lock()
+        if engine is None and self.settings.enabled and self.settings.engine == "openvino":
+            # Loaded and run now, not at the first frame: see preload_openvino.
+            preload_openvino()
+            self.get()
 
     def get(self) -> OcrEngine | None:
         with self._lock:

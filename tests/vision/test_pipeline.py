@@ -68,19 +68,19 @@ def vision_run(av_clip, ocr_engine):
     # Text is read every second here (4 s on the x86 profile), so 3 s scenes show spans being extended.
     settings = VisionSettings(ocr={"interval_s": 1.0})
     vision = VisionProcessor("cam", settings, ocr=SharedOcr(engine=ocr_engine), snapshots=board)
+    vision.queue_size = 64  # keeps every frame however slow OCR is here (dropping is tested on its own)
     audio = AudioCounter()
-    events = run_pipeline(av_clip, [audio, vision], fps=2.0)
+    events = run_pipeline(av_clip, [audio, vision], fps=2.0, live=False)
     return events, audio, vision, board
 
 
 def test_each_scene_of_a_real_clip_gives_one_keyframe(vision_run):
     events, _audio, vision, _board = vision_run
     keyframes = [e for e in events if isinstance(e, KeyframeEvent)]
-    # Scenes start at 0, 3 and 6 s. At 2 fps the keyframe is the first settled frame of each (3.5 s and
-    # 6.5 s) unless OCR on a busy machine made the queue drop that frame: then a later one of the scene.
+    # Scenes start at 0, 3 and 6 s; at 2 fps the keyframe is the first settled frame of each.
     assert [k.scene for k in keyframes] == [0, 1, 2]
-    assert keyframes[0].pts == 0.0 and 3.5 <= keyframes[1].pts < 6.0 and 6.5 <= keyframes[2].pts < SECONDS
-    assert 0 < vision.frames <= SECONDS * 2 + 1
+    assert [k.pts for k in keyframes] == [0.0, 3.5, 6.5]
+    assert vision.frames == pytest.approx(SECONDS * 2, abs=1)
     first = read_image(keyframes[0].jpeg)
     assert first.shape == (360, 640, 3)
     assert read_image(keyframes[0].thumbnail).shape[1] == 160
