@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+
 import pytest
 
 from edge import logs
