@@ -307,3 +307,22 @@ def test_the_events_page_reads_on_a_phone(page, site):
     assert all(CLOCK.match(t) for t in page.locator(".event-when time").all_inner_texts())
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=str(SCREENS / "events-375x800.png"), full_page=True)
+
+
+def test_marking_a_quote_through_the_api(client, box):
+    run = box.store.records.open_run("cam1", "rtsp://cam/1", live=True)
+    (caption,) = finals(box, run, ["We will rebuild the bridge."])
+    first = client.post(f"/api/captions/{caption.seq}/mark")
+    assert first.status_code == 200
+    assert first.json()["caption_seq"] == caption.seq and first.json()["text"] == "We will rebuild the bridge."
+    # Marking twice keeps one mark; the caption list says it is marked.
+    assert client.post(f"/api/captions/{caption.seq}/mark").json()["seq"] == first.json()["seq"]
+    assert len(box.store.records.read(type=QUOTE_MARK, limit=None)) == 1
+    assert client.get("/api/captions", params={"stream": "cam1"}).json()["captions"][0]["marked"] is True
+    # The mark keeps the words out of the record's text, so a search finds the caption once.
+    assert [r.seq for r in box.store.records.search("bridge")] == [caption.seq]
+
+    missing = client.post(f"/api/captions/{caption.seq + 100}/mark")
+    assert missing.status_code == 404 and "no caption number" in missing.json()["detail"]
+    assert client.post(f"/api/captions/{first.json()['seq']}/mark").status_code == 404  # a mark is not a caption
+    assert client.post("/api/captions/abc/mark").status_code == 422
