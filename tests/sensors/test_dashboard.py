@@ -19,7 +19,6 @@ from edge.ingest.units import normalise
 from edge.runtime.bus import EventBus
 from edge.runtime.monitor import Monitor
 from edge.store import AssetStore
-from edge.store.records import SENSOR
 from tests.dashboard.conftest import PASSWORD, build_box
 from tests.dashboard.conftest import cheap_password_hashing, no_models  # noqa: F401 - fixtures
 from tests.sync.conftest import free_port, wait_for
