@@ -17,12 +17,13 @@ from collections import defaultdict
 
 from edge.runtime.scheduler import Priority
 from edge.search.vectors import VectorIndex, asset_owner, record_owner
-from edge.store.records import CAPTION, OCR, QUOTE_MARK, TAGS
+from edge.store.records import ALERT, CAPTION, OCR, QUOTE_MARK, TAGS
 from edge.tagging.tagger import Tagger
 
 log = logging.getLogger(__name__)
 
-TAGGED_RECORD_TYPES = (CAPTION, OCR)
+# Sensor alerts ("Wind 62 km/h at 14:03") are tagged too: their tags carry source "alert".
+TAGGED_RECORD_TYPES = (CAPTION, OCR, ALERT)
 TAGGED_ASSET_KINDS = ("note", "upload", "draft", "media", "keyframe")
 # A window is tagged once it spans this much stream time, its run closed, or it went quiet.
 WINDOW_S = 30.0
