@@ -17,6 +17,7 @@ from edge.store import AssetStore
 Level = Literal["info", "warning", "alert"]
 KINDS = ("stream", "upload", "sync", "alert", "box")
 MAX_MESSAGE = 500
+KEEP = 20_000  # newest events kept; a camera flapping all day must not fill the disk with its log
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +63,9 @@ class EventLog:
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC LIMIT ?")
         return [LoggedEvent(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))
                 for r in self._db.read(sql, (*params, limit))]
+
+    def prune(self, keep: int = KEEP) -> int:
+        """Drop all but the newest `keep` events; returns how many went."""
+        with self._db.write() as db:
+            cur = db.execute("DELETE FROM event_log WHERE id <= (SELECT MAX(id) FROM event_log) - ?", (keep,))
+        return cur.rowcount

@@ -23,6 +23,8 @@ from edge.store import StoreError
 
 log = logging.getLogger(__name__)
 
+PRUNE_EVERY_LOOKS = 1800  # about an hour at one look every 2 s
+
 _STREAM_WORDS = {
     "playing": "is playing",
     "retrying": "dropped; the box keeps retrying",
@@ -43,6 +45,7 @@ class Monitor:
         self._states: dict[str, str] = {}
         self._sync_state: str | None = None
         self._synced: int | None = None
+        self._looks = 0
         self._lock = threading.Lock()  # one look at a time
         self._start_lock = threading.Lock()
         self._stop = threading.Event()
@@ -94,6 +97,9 @@ class Monitor:
             disk = box.store.disk_status()
             raised, cleared = self.alerts.evaluate(Snapshot(time.time(), streams, disk.free, disk.floor,
                                                             disk.alarm, sync, sensors=_sensor_alerts(box)))
+            self._looks += 1
+            if self._looks % PRUNE_EVERY_LOOKS == 1:
+                self.events.prune()
             for a in raised:
                 self.events.add("alert", a.message, level="alert", stream=a.stream, data={"key": a.key})
             for a in cleared:

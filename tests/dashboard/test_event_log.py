@@ -33,6 +33,15 @@ def test_events_survive_a_restart_of_the_store(tmp_path):
                                                               ("stream", "info", "Stream cam1 is playing")]
 
 
+def test_only_the_newest_events_are_kept(tmp_path):
+    with AssetStore(tmp_path / "store") as store:
+        log = EventLog(store)
+        for i in range(12):
+            log.add("stream", f"Stream cam1 flapped {i}")
+        assert log.prune(keep=5) == 7
+        assert [e.message for e in log.recent()] == [f"Stream cam1 flapped {i}" for i in range(11, 6, -1)]
+
+
 def test_an_unknown_kind_is_refused(tmp_path):
     with AssetStore(tmp_path / "store") as store, pytest.raises(ValueError, match="not one of"):
         EventLog(store).add("gossip", "nothing")
