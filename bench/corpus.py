@@ -24,6 +24,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -249,6 +250,102 @@ def build_corpus(out_dir: Path = DEFAULT_OUT, limit: int | None = None) -> list[
     }
     write_text_atomic(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
     return items
+
+
+# --------------------------------------------------------------------------
+# Tuning and test sets
+# --------------------------------------------------------------------------
+# Settings are tuned on one set and reported on the other, so a setting that
+# only fits its own sentences and voices shows up as a gap between the two.
+# The sets share no sentence and no voice.
+
+TEST_SENTENCES_PATH = Path(__file__).with_name("test_sentences.txt")
+EVAL_DIR = Path(__file__).parent / "out" / "eval"
+EVAL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SetSpec:
+    name: str
+    sentences: Path
+    voices: tuple[str, ...]
+    speeds: tuple[int, ...]
+    snr_db: float
+    seed: int
+    # clean and noisy read the same sentences ("same") or each half ("split"):
+    # a split halves the live run time of the test set but keeps both conditions.
+    layout: Literal["same", "split"]
+
+
+TUNE = SetSpec("tune", SENTENCES_PATH, VOICES, SPEEDS, NOISE_SNR_DB, SEED, "same")
+# en-gb-scotland, en-029 (Caribbean), en-us-nyc, en-gb-x-gbclan (Lancaster) and
+# two pitch variants; pink noise 5 dB louder than the tuning set's.
+TEST = SetSpec(
+    "test", TEST_SENTENCES_PATH,
+    ("en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-gbclan", "en-us+f2", "en-gb+m4"),
+    (145, 160, 175, 185, 150, 170, 180),
+    15.0, SEED + 7, "split",
+)
+SETS = {s.name: s for s in (TUNE, TEST)}
+
+
+def build_set(spec: SetSpec, out_dir: Path = EVAL_DIR) -> list[EvalItem]:
+    """The `clean`, `noisy` and `beckett` items of one evaluation set, cached under `out_dir/<name>`.
+
+    beckett (one human voice) is in both sets: it is too short to tune on and
+    the only real speech available offline.
+    """
+    out = Path(out_dir) / spec.name
+    text = spec.sentences.read_bytes()
+    sentences = read_sentences(spec.sentences)
+    beckett = beckett_source()
+    key = {"version": EVAL_VERSION, "sentences_sha256": hashlib.sha256(text).hexdigest(),
+           "voices": list(spec.voices), "speeds": list(spec.speeds), "snr_db": spec.snr_db,
+           "seed": spec.seed, "layout": spec.layout, "beckett_size": beckett.stat().st_size if beckett else None}
+    cached = _load_cached(out, key)
+    if cached is not None:
+        return cached
+    out.mkdir(parents=True, exist_ok=True)
+    half = len(sentences) // 2
+    groups = {"clean": sentences, "noisy": sentences} if spec.layout == "same" else {
+        "clean": sentences[:half], "noisy": sentences[half:]}
+    offsets = {"clean": 0, "noisy": 0 if spec.layout == "same" else half}
+    items: list[EvalItem] = []
+    meta: dict[str, list] = {}
+    for name, group in groups.items():
+        jobs = [(s, spec.voices[(offsets[name] + i) % len(spec.voices)], spec.speeds[(offsets[name] + i) % len(spec.speeds)])
+                for i, s in enumerate(group)]
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            clips = list(pool.map(_speak_16k, jobs))
+        rng = np.random.default_rng(spec.seed + offsets[name])
+        pauses = [round(float(p), 3) for p in rng.uniform(*PAUSE_RANGE_S, size=len(clips) - 1)]
+        audio, spans = join_speech(clips, RATE, pauses, lead_s=EDGE_SILENCE_S, tail_s=EDGE_SILENCE_S)
+        segments = [(round(a, 4), round(b, 4), s) for (a, b), s in zip(spans, group)]
+        if name == "noisy":
+            audio = add_noise(audio, segments, spec.snr_db, spec.seed + 1)
+        write_wav(out / f"{name}.wav", audio, RATE)
+        items.append(EvalItem(name, out / f"{name}.wav", " ".join(group), len(audio) / RATE, segments))
+        meta[name] = [{"voice": v, "speed": sp} for _, v, sp in jobs]
+    items += _beckett_item(out, beckett)
+    manifest = {"key": key, "voices": meta, "items": [
+        {"name": it.name, "wav": it.wav.name, "reference": it.reference, "duration": round(it.duration, 6),
+         "segments": [list(s) for s in it.segments]} for it in items]}
+    write_text_atomic(out / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
+    return items
+
+
+def _beckett_item(out_dir: Path, beckett: Path | None) -> list[EvalItem]:
+    if beckett is None:
+        warnings.warn("useful-moonshine-onnx is not installed, so the human-speech 'beckett' item is skipped; "
+                      "run `make venv` to install it", stacklevel=3)
+        return []
+    samples, rate = read_wav(beckett)
+    human = resample_16k(samples, rate)
+    bounds = speech_bounds(human, RATE, below_peak_db=40.0, above_floor_db=15.0, smooth_s=0.05, highpass_hz=150.0)
+    start, end = bounds if bounds else (0, len(human))
+    write_wav(out_dir / "beckett.wav", human, RATE)
+    return [EvalItem("beckett", out_dir / "beckett.wav", BECKETT_REFERENCE, len(human) / RATE,
+                     [(round(start / RATE, 4), round(end / RATE, 4), BECKETT_REFERENCE)])]
 
 
 # --------------------------------------------------------------------------
@@ -499,9 +596,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--limit", type=int, default=None, help="only the first N sentences")
+    parser.add_argument("--set", choices=sorted(SETS), help="build the tuning or test set instead")
     args = parser.parse_args(argv)
     try:
-        items = build_corpus(args.out, args.limit)
+        items = build_set(SETS[args.set]) if args.set else build_corpus(args.out, args.limit)
     except MediaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

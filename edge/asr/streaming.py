@@ -11,7 +11,11 @@ Commit policy, per utterance (speech between two VAD pauses):
   accurate settings, again continuing after the committed tokens, and emitted
   as the utterance's last `final`.
 Committed tokens are the decoder's forced prefix, so finals are never revised
-and never repeated. Without `live`, only the accurate per-utterance pass runs.
+and never repeated. Without `live`, only the accurate offline pass runs: one
+decode per utterance, or, when the offline settings ask for Whisper's full
+window (`context_pad_s: null`), several utterances packed into each 30 s
+window (edge/asr/offline.py), which is what faster-whisper does and what wins
+on speech the settings were not tuned on.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.asr.offline import WindowPacker
 from edge.asr.options import CaptionOptions, StreamOptions
 from edge.asr.vad import FRAME_S, SileroVad, SpeechSegmenter, VadFrame
-from edge.asr.whisper import MAX_PREVIOUS_TOKENS, WhisperEngine, Word
+from edge.asr.whisper import MAX_PREVIOUS_TOKENS, MAX_WINDOW_PREVIOUS, WhisperEngine, Word
 from edge.events import SAMPLE_RATE, AudioChunk, CaptionEvent
 from edge.profiles import AsrSettings, DecodeSettings, VadSettings
 
@@ -120,6 +125,7 @@ class CaptionStream:
         self._partial_every = max(1, round(asr.streaming.partial_interval_s / FRAME_S))
         self._max_frames = round(vad_settings.max_utterance_s / FRAME_S)
         self._min_silence_frames = max(1, round(vad_settings.min_silence_s / FRAME_S))
+        self._packer = WindowPacker() if not live and asr.offline.context_pad_s is None else None
 
     def run(self, chunks: Iterable[AudioChunk]) -> Iterator[CaptionEvent]:
         for chunk in chunks:
@@ -137,6 +143,8 @@ class CaptionStream:
         """The end of the audio: close the utterance in progress."""
         for frame in self._segmenter.flush():
             yield from self._on_frame(frame)
+        while self._packer:
+            yield from self._decode_window()
 
     # -- VAD-driven state machine -------------------------------------------------
 
@@ -238,6 +246,9 @@ class CaptionStream:
 
     def _finish(self, utt: _Utterance, speech_end: float, frames: int | None = None) -> Iterator[CaptionEvent]:
         self._opts.closed(utt.start, utt.audio(frames), utt.language)  # for the polished transcript
+        if self._packer is not None:
+            yield from self._pack(utt.audio(frames), utt.start)
+            return
         settings = self._asr.streaming.final if self._live else self._asr.offline
         decoded = self._engine.decode(utt.audio(frames), settings, prefix=utt.committed, previous=self._previous(settings),
                                       **self._opts.decode_args(utt))
@@ -246,6 +257,25 @@ class CaptionStream:
         self._history = (self._history + utt.committed + decoded.tokens)[-MAX_PREVIOUS_TOKENS:]
         if decoded.text.strip():
             yield self._event("final", decoded.text, start, max(start, speech_end))
+
+    def _pack(self, audio: np.ndarray, start: float) -> Iterator[CaptionEvent]:
+        assert self._packer is not None
+        # Terminates: a window keeps only pieces not carried before.
+        while self._packer and not self._packer.fits(audio):
+            yield from self._decode_window()
+        self._packer.add(audio, start)
+
+    def _decode_window(self) -> Iterator[CaptionEvent]:
+        if not self._packer:
+            return
+        settings = self._asr.offline
+        audio = self._packer.audio()
+        result = self._engine.decode_window(audio, settings, previous=self._previous(settings),
+                                            **self._opts.window_args(audio, self._packer.to_stream(0.0), self._position))
+        spans = self._packer.settle(result.segments)
+        self._history = (self._history + list(result.sequence))[-MAX_WINDOW_PREVIOUS:]
+        for start, end, text in spans:
+            yield self._event("final", text, start, end)
 
     def _force_cut(self, utt: _Utterance) -> Iterator[CaptionEvent]:
         """An utterance with no pause: cut at the quietest frame after the committed words."""

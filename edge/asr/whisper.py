@@ -54,6 +54,7 @@ class Segment:
     end: float
     tokens: tuple[int, ...]
     text: str
+    closed: bool = True  # False: the window ended before its closing timestamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,10 @@ class WindowResult:
     avg_logprob: float
     no_speech_prob: float
     dropped: str = ""  # why the window's text was discarded ("" = kept)
+    # The generated text and timestamp tokens: the next window's `previous`.
+    # Without the timestamps the next window learns to leave them out and
+    # comes back as one segment spanning 30 s (seen on the test set).
+    sequence: tuple[int, ...] = ()
 
     @property
     def tokens(self) -> list[int]:
@@ -255,7 +260,10 @@ class WhisperEngine:
             dropped = "repetition loop"
         elif no_speech > settings.no_speech_threshold and avg_logprob < settings.logprob_threshold:
             dropped = "no speech"
-        return WindowResult([] if dropped else segments, avg_logprob, no_speech, dropped)
+        if dropped:
+            return WindowResult([], avg_logprob, no_speech, dropped)
+        sequence = tuple(t for t in result.sequences_ids[0] if t != self.tokenizer.eot)
+        return WindowResult(segments, avg_logprob, no_speech, "", sequence)
 
     def _segments(self, tokens: list[int], duration: float) -> list[Segment]:
         """Split a timestamped sequence at its timestamp tokens; times are clamped to the audio."""
@@ -265,12 +273,12 @@ class WhisperEngine:
         start: float | None = None
         last_end = 0.0
 
-        def close(end: float) -> None:
+        def close(end: float, closed: bool = True) -> None:
             nonlocal text, start, last_end
             if text:
                 s = min(start if start is not None else last_end, duration)
                 e = min(max(end, s), duration)
-                out.append(Segment(s, e, tuple(text), self.tokenizer.decode(text)))
+                out.append(Segment(s, e, tuple(text), self.tokenizer.decode(text), closed))
                 last_end = e
             text, start = [], None
 
@@ -284,7 +292,7 @@ class WhisperEngine:
             elif t < self.tokenizer.eot:
                 text.append(t)
         # A window cut before its closing timestamp ends where the audio does.
-        close(duration)
+        close(duration, closed=False)
         return out
 
     def _generate(self, encoded, prompt: list[int], settings: DecodeSettings, max_new: int, repetition_penalty: float,

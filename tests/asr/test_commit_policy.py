@@ -31,7 +31,7 @@ class ScriptedEngine:
         self.vocab[len(self.vocab) + 1] = word
         return len(self.vocab)
 
-    def decode(self, audio, settings, prefix=None, previous=None, urgent=True) -> Decoded:
+    def decode(self, audio, settings, prefix=None, previous=None, urgent=True, **options) -> Decoded:
         self.prefixes.append(list(prefix or []))
         said = [self.vocab[t] for t in (prefix or [])]
         full = self.hypotheses.pop(0) if len(self.hypotheses) > 1 else self.hypotheses[0]
@@ -44,7 +44,7 @@ class ScriptedEngine:
     def words(self, tokens):
         return [Word(self.vocab[t], (t,)) for t in tokens]
 
-    def word_ends(self, audio, tokens, settings):
+    def word_ends(self, audio, tokens, settings, **options):
         return [0.3 * (i + 1) for i in range(len(tokens))]
 
 
@@ -60,8 +60,10 @@ class AlwaysSpeech:
         return 0.9 if self.n <= self.frames else 0.05
 
 
-def _run(hypotheses: list[str], speech_s: float = 3.0, live: bool = True, min_audio: float = 0.0):
+def _run(hypotheses: list[str], speech_s: float = 3.0, live: bool = True, min_audio: float = 0.0,
+         offline_pad: float | None = None):
     profile = load_profile("x86-cpu")
+    profile.asr.offline.context_pad_s = offline_pad
     # Each rule in isolation: no minimum audio and no end margin unless a test asks.
     profile.asr.streaming.min_commit_audio_s = min_audio
     profile.asr.streaming.commit_margin_s = 0.0
@@ -113,8 +115,9 @@ def test_final_times_are_ordered_and_do_not_overlap():
         assert b.end >= b.start
 
 
-def test_offline_mode_decodes_each_utterance_once_with_no_partials():
-    events, engine = _run(["the whole sentence"], live=False)
+def test_offline_mode_with_a_short_window_decodes_each_utterance_once_with_no_partials():
+    # Packed full windows (the profiles' offline mode) are specified in test_offline.py.
+    events, engine = _run(["the whole sentence"], live=False, offline_pad=2.0)
     assert [e.type for e in events] == ["final"]
     assert events[0].text == "the whole sentence"
     assert engine.prefixes == [[]]
@@ -135,7 +138,7 @@ def test_a_comma_both_hypotheses_agree_on_does_not_hold_back_the_words_after_it(
 
 def test_speech_without_a_pause_is_cut_at_the_quietest_moment_before_the_window_fills():
     # 16 s of unbroken speech; utterances are capped at max_utterance_s (14 s).
-    events, engine = _run(["one long stretch"], speech_s=16.0, live=False)
+    events, engine = _run(["one long stretch"], speech_s=16.0, live=False, offline_pad=2.0)
     finals = [e for e in events if e.type == "final"]
     assert len(finals) == 2
     assert finals[0].end <= 14.0 + 0.5 and finals[1].start == finals[0].end
