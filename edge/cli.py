@@ -16,10 +16,12 @@ log = logging.getLogger("edge")
 # Modules that add `edge` subcommands; a feature adds its own line here.
 COMMAND_MODULES: tuple[str, ...] = (
     "edge.sync_cli",
+    "edge.tagging.cli",
+    "edge.search.cli",
     "edge.ingest.mqtt_broker",
     "edge.doctor",
-    "edge.vision.cli",
     "edge.users_cli",
+    "edge.vision.cli",
     "edge.drafts.cli",
 )
 
@@ -274,7 +276,8 @@ def _run(args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr)
         except EdgeError as exc:  # no broker: the box still captions; the line says how to fix it
             print(f"sensors: off ({exc})", file=sys.stderr)
-        urls = dashboard_urls(host, port)
+        scheme = "https" if config.dashboard.tls == "auto" else "http"  # serve() makes the certificate
+        urls = dashboard_urls(host, port, scheme)
         print(f"dashboard: {urls[0]}  (profile {box.profile.name})", file=sys.stderr)
         if len(urls) > 1:
             print(f"  from a phone on the same network: {'  '.join(urls[1:])}", file=sys.stderr)

@@ -37,6 +37,7 @@ from edge.dashboard.routes import prometheus, sensors
 from edge.dashboard.routes import alerts as alert_routes
 from edge.dashboard.routes import events_log
 from edge.dashboard.routes import search as search_routes
+from edge.dashboard.routes import audio as audio_routes
 from edge.dashboard.routes import snapshots
 from edge.dashboard.routes import drafts as draft_routes
 from edge.dashboard.routes import glossary as glossary_routes
@@ -119,7 +120,7 @@ def create_app(box: Box, *, admin_password: str | None = None, secure_cookies: b
     for module in (auth_routes, streams, captions, assets, metrics, alert_routes, events_log, pages, users_routes,
                    settings_routes):
         app.include_router(module.router)
-    for module in (prometheus, sensors, search_routes, snapshots, glossary_routes):
+    for module in (prometheus, sensors, search_routes, snapshots, glossary_routes, audio_routes):
         app.include_router(module.router)
     prometheus.watch(box)  # caption latencies counted from the start, not from the first scrape
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

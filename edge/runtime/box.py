@@ -27,6 +27,8 @@ from edge.runtime.scheduler import Scheduler
 from edge.runtime.segments import CaptionSegmenter
 from edge.runtime.supervisor import Supervisor, caption_provenance
 from edge.runtime.tracks import TrackBuilder
+from edge.tagging.postprocess import TaggingPostProcessor
+from edge.evidence import require_backed
 from edge.ingest.sensor_series import SensorSeriesWriter
 from edge.store import AssetStore
 from edge.store.migrate import import_legacy
@@ -72,6 +74,7 @@ class Box:
     @classmethod
     def open(cls, data_dir: Path, config: BoxConfig, profile_name: str | None = None) -> "Box":
         profile = load_profile(profile_name or config.profile)
+        require_backed(profile)  # every model setting it runs was measured and passed (models/*.evidence.json)
         data_dir.mkdir(parents=True, exist_ok=True)
         store = AssetStore(
             data_dir / "store",
@@ -95,12 +98,16 @@ class Box:
         vision = Vision(profile.vision, scheduler=scheduler, profile=profile.name)
         captions = BoxCaptions(config, data_dir, models, store)
         supervisor = Supervisor(models, store, bus, state_file=data_dir / "streams.json", tracks=tracks,
-                                vision=vision, caption_options=captions.options_for)
+                                vision=vision, caption_options=captions.options_for,
+                                record_audio=config.store.record_audio)
         post = PostProcessorLoop([tracks, CaptionSegmenter(store), SensorSeriesWriter(store)],
                                  interval_s=config.sync.caption_segment_s)
+        embedder = _load_embedder(profile)
+        if embedder is not None:
+            post.processors.append(TaggingPostProcessor(store, embedder, scheduler))
         psutil.cpu_percent(interval=None)  # primes the counter: the first reading is always 0
         box = cls(data_dir, config, profile, store, bus, models, supervisor, scheduler=scheduler, post=post,
-                  captions=captions)
+                  embedder=embedder, captions=captions)
         box.drafts = _draft_service(box)
         return box
 
@@ -217,6 +224,7 @@ def _temperature() -> float | None:
         return None
     readings = [t.current for entries in sensors.values() for t in entries if t.current]
     return round(max(readings), 1) if readings else None
+
 
 def recorded_box_id(data_dir: Path) -> str | None:
     """The id `edge init` wrote to `<data>/box.json`, if any (unreadable counts as none: sync says why)."""
