@@ -168,3 +168,15 @@ def test_caption_latency_and_audio_lag_come_from_the_live_bus(box, client):
     assert 'edge_caption_latency_seconds_bucket{le="1.0",stream="cam9"} 0.0' in text
     assert 'edge_caption_latency_seconds_bucket{le="1.5",stream="cam9"} 1.0' in text
     assert 'edge_stream_audio_lag_seconds{stream="cam9"} 1.5' in text  # the newest caption, partial or final
+
+
+def test_the_realtime_ratio_is_audio_processed_per_wall_second():
+    from types import SimpleNamespace
+
+    from edge.dashboard.routes.prometheus import BoxMetrics
+    from edge.events import StreamLevel
+
+    m = BoxMetrics(SimpleNamespace())  # no bus: observed by hand, on a clock the test sets
+    for i in range(21):  # 10 s of wall time in which 8 s of audio got through
+        m.observe(StreamLevel("cam1", at=0.4 * i, rms_dbfs=-30, peak_dbfs=-10), now=100.0 + 0.5 * i)
+    assert m.realtime_ratio["cam1"] == pytest.approx(0.8)

@@ -9,8 +9,9 @@ Most figures are read from the box at scrape time (a collector, nothing
 kept twice). What only the live bus knows is watched by one thread per box:
 each final's caption latency (the time from the end of its speech to its
 leaving the box, `emitted_at - end`, on the stream's clock) into a
-histogram, and each stream's audio lag (the same for the newest caption,
-partials included).
+histogram, each stream's audio lag (the same for the newest caption,
+partials included), and its real-time ratio (stream seconds of audio the
+caption processor got through per wall-clock second, from its level meter).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,12 +31,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from edge.dashboard.deps import get_box, require_user
-from edge.events import CaptionEvent
+from edge.events import CaptionEvent, StreamLevel
 from edge.runtime.box import Box
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["status"], dependencies=[Depends(require_user)])
 
+RATIO_WINDOW_S = 10.0
 LATENCY_BUCKETS = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 30.0)
 
 
@@ -67,6 +71,8 @@ class BoxMetrics:
         self.latency = Histogram("edge_caption_latency_seconds", "end of speech to the final caption leaving the box "
                                  "(stream clock)", ["stream"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.audio_lag: dict[str, float] = {}
+        self.realtime_ratio: dict[str, float] = {}
+        self._levels: dict[str, deque] = {}
         self.registry.register(_BoxCollector(self))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -78,8 +84,18 @@ class BoxMetrics:
         self._thread = threading.Thread(target=self._watch, args=(bus,), name="metrics-bus", daemon=True)
         self._thread.start()
 
-    def observe(self, ev: Any) -> None:
-        if isinstance(ev, CaptionEvent):
+    def observe(self, ev: Any, now: float | None = None) -> None:
+        if isinstance(ev, StreamLevel):
+            # Audio the caption processor got through per wall-clock second, over about the last 10 s.
+            now = time.monotonic() if now is None else now
+            window = self._levels.setdefault(ev.stream, deque())
+            window.append((now, ev.at))
+            while len(window) > 2 and now - window[0][0] > RATIO_WINDOW_S:
+                window.popleft()
+            (t0, a0), (t1, a1) = window[0], window[-1]
+            if t1 - t0 >= 1.0:
+                self.realtime_ratio[ev.stream] = max(0.0, (a1 - a0) / (t1 - t0))
+        elif isinstance(ev, CaptionEvent):
             lag = max(0.0, ev.emitted_at - ev.end)
             self.audio_lag[ev.stream] = lag
             if ev.type == "final":
@@ -154,7 +170,11 @@ class _BoxCollector:
                      labels=["stream"])
         for stream, seconds in sorted(self.m.audio_lag.items()):
             lag.add_metric([stream], seconds)
-        yield from (up, finals, retries, lag)
+        ratio = _gauge("edge_stream_realtime_ratio", "stream seconds of audio processed per wall-clock second over "
+                       "the last 10 s (1 keeps up with a live source; below 1 falls behind)", labels=["stream"])
+        for stream, value in sorted(self.m.realtime_ratio.items()):
+            ratio.add_metric([stream], value)
+        yield from (up, finals, retries, lag, ratio)
         media = getattr(box.supervisor, "media_stats", None)
         if media is None:
             return
