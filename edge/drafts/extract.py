@@ -113,7 +113,7 @@ def sentences_of(segments: list[Segment]) -> list[Sentence]:
                 text += " "
             spans.append((len(text), len(text) + len(piece), s))
             text += piece
-        pos = 0
+        pos = first = 0
         for part in _SENTENCE_END.split(text):
             start = text.find(part, pos)
             end = start + len(part)
@@ -121,7 +121,14 @@ def sentences_of(segments: list[Segment]) -> list[Sentence]:
             part = part.strip()
             if not part:
                 continue
-            hit = [s for a, b, s in spans if a < end and b > start]
+            # Spans are in text order: skip those that end before this sentence (linear over a long run).
+            while first < len(spans) and spans[first][1] <= start:
+                first += 1
+            hit = []
+            for a, b, s in spans[first:]:
+                if a >= end:
+                    break
+                hit.append(s)
             if not hit:
                 continue
             out.append(Sentence(part, tuple(s.seq for s in hit), hit[0].run, hit[0].stream, hit[0].start,

@@ -33,6 +33,7 @@ class Generated:
     tokens: int
     seconds: float
     stopped: str | None = None  # why generation stopped early (deadline), if it did
+    prompt_chars: int = 0  # source text the model was shown (bounded by max_prompt_chars)
 
 
 def prompt_lines(facts: Facts, *, limit_chars: int) -> list[Sentence]:
@@ -99,4 +100,5 @@ def generate(model: TextGenerator, facts: Facts, *, event: str | None = None, pl
         with scheduler.slot(Priority.GENERATION) as lease:  # type: ignore[attr-defined]
             raw = model.generate(messages, max_new_tokens=max_new_tokens, on_token=lambda: step(lease))
     headline, sentences = parse(raw)
-    return Generated(headline, sentences, raw, count[0], time.monotonic() - t0, stopped[0] if stopped else None)
+    return Generated(headline, sentences, raw, count[0], time.monotonic() - t0, stopped[0] if stopped else None,
+                     sum(len(s.text) for s in lines))

@@ -249,10 +249,12 @@ def draft_from_segments(segments: list[Segment], *, event: EventInfo = EventInfo
     facts_out: list[Checked] = []
     seen_values: set[tuple[float, str]] = set()
     for n, s in facts.numbers:
-        if (n.value, n.unit) in seen_values or len(facts_out) >= MAX_FACTS:
-            continue
-        seen_values.add((n.value, n.unit))
+        if len(facts_out) >= MAX_FACTS or len(seen_values) >= 4 * MAX_FACTS:
+            break
         unit = "" if n.unit in STOPWORDS else n.unit
+        if not unit or (n.value, unit) in seen_values:
+            continue  # a bare number says nothing on its own ("update 5")
+        seen_values.add((n.value, unit))
         c = check(f"{n.text} {unit}".strip(), sources, role="fact")
         if c.ok:
             facts_out.append(c)
@@ -263,7 +265,8 @@ def draft_from_segments(segments: list[Segment], *, event: EventInfo = EventInfo
         info.setdefault("name", getattr(model, "model_name", "unknown"))
         info.setdefault("quantization", getattr(model, "quantization", "unknown"))
     if generated is not None:
-        info.update(tokens=generated.tokens, seconds=round(generated.seconds, 3), raw=generated.raw[:4000])
+        info.update(tokens=generated.tokens, seconds=round(generated.seconds, 3), raw=generated.raw[:4000],
+                    prompt_chars=generated.prompt_chars)
     return Draft(headline, body, quotes, facts_out, removed, mode, reason if mode == "extractive" else None,
                  language, event, info or None, _sources_info(spoken), model_sentences, model_accepted,
                  time.monotonic() - t0, warnings)

@@ -18,6 +18,7 @@ from edge.events import CaptionEvent
 from edge.profiles import load_profile
 from edge.runtime.box import _draft_service
 from tests.dashboard.conftest import PASSWORD, NoSpeechModels, build_box, start_server, stop_server
+from tests.dashboard.conftest import cheap_password_hashing  # noqa: F401  (autouse: test-sized argon2 cost)
 
 from .conftest import FLOOD
 

@@ -47,7 +47,7 @@ def test_real_model_draft_on_a_short_transcript(llm):
     model, info = llm
     segs = segments(FLOOD)
     d = draft_from_segments(segs, event=EventInfo("Riverside flood briefing", "Riverside"), model=model,
-                            max_new_tokens=96, model_info=info)
+                            max_new_tokens=48, model_info=info)
     # The model ran and wrote something; whatever it wrote was checked: kept sentences pass, removed ones say why.
     assert d.model["tokens"] > 0 and d.model["raw"].strip()
     assert d.model["name"] == "smollm2-135m-instruct" and d.model["quantization"] == "q4_1"
@@ -95,13 +95,13 @@ def test_two_hour_transcript_is_drafted_in_bounded_time_and_memory(llm):
     segs = segments(texts)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.monotonic()
-    d = draft_from_segments(segs, model=model, max_new_tokens=32, max_prompt_chars=1200, model_info=info)
+    d = draft_from_segments(segs, model=model, max_new_tokens=16, max_prompt_chars=800, model_info=info)
     took = time.monotonic() - t0
     grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     assert d.sources["segments"] == 1800 and d.headline.text
     # Bounds, not timings: the prompt holds windows' best lines within max_prompt_chars, so the model sees a
     # fixed amount however long the event; memory grows by far less than a copy per window would take.
-    assert d.model["tokens"] <= 32
+    assert d.model["tokens"] <= 16 and 0 < d.model["prompt_chars"] <= 800
     assert grew_mb < 300, grew_mb
     assert took < 600  # a hang guard only (the test timeout would also catch it)
 
