@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import shutil
 import socket
 import statistics
 import sys
@@ -79,6 +80,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def run(seconds: float, devices: int) -> dict:
     root = Path(tempfile.mkdtemp(prefix="bench-sensors-"))
+    root.chmod(0o755)  # mosquitto, dropping root, must reach its files
     broker = LocalBroker(root / "data", BrokerSettings(port=_free_port()))
     broker.ensure_running()
     store = AssetStore(root / "store")
@@ -98,6 +100,7 @@ def run(seconds: float, devices: int) -> dict:
         ingest.stop()
         store.close()
         broker.stop()
+        shutil.rmtree(root, ignore_errors=True)
     return {"throughput": throughput, "latency": latency}
 
 

@@ -193,14 +193,13 @@ class SensorIngest:
     """Checks readings (any thread), stores them in batches (its own writer thread), keeps series summaries."""
 
     def __init__(self, store: Any, bus: Any, settings: SensorsConfig, *, source: str = "mqtt",
-                 demo_devices: frozenset[str] = frozenset(), batch_s: float = 0.05,
+                 demo_devices: frozenset[str] = frozenset(),
                  clock: Callable[[], float] = time.time) -> None:
         self.store, self.bus, self.settings = store, bus, settings
         self.source = source
         self.demo_devices = demo_devices
         self.rules = RuleEngine(settings.rules)
         self._clock = clock
-        self._batch_s = batch_s
         self._queue: queue.Queue[SensorReading | None] = queue.Queue(maxsize=100_000)
         self._lock = threading.Lock()
         self._buckets: dict[str, _Bucket] = {}
@@ -309,10 +308,11 @@ class SensorIngest:
                 stopping = True
             else:
                 batch.append(item)
-                deadline = time.monotonic() + self._batch_s
+                # No waiting for more: what queued while the last batch was being written forms the next
+                # batch by itself, so a busy ingest writes few large transactions and a quiet one adds no delay.
                 while len(batch) < 2000:
                     try:
-                        item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                        item = self._queue.get_nowait()
                     except queue.Empty:
                         break
                     got += 1
