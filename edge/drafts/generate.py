@@ -22,6 +22,7 @@ _PREAMBLE = re.compile(r"^(?:here(?:'s| is)|sure|certainly|of course|rewritten|n
                        re.IGNORECASE)
 _LABEL = re.compile(r"^\s*(?:#+\s*|\*\*)?(?:headline|title|lede|lead|summary|report|body)\s*[:\-–]\s*",
                     re.IGNORECASE)
+_ENUM = re.compile(r"^\(?\d{1,2}[.)]\s+")  # "1) ..." or "2. ..." list markers
 _SPLIT = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”']))\s+(?=\S)")
 
 
@@ -59,7 +60,7 @@ def parse(raw: str) -> tuple[str | None, list[str]]:
     """A headline (the first short line) and the sentences after it; markdown and chat filler dropped."""
     lines = [ln.strip().strip("*#_ ").strip() for ln in raw.replace("\r", "").split("\n")]
     lines = [_LABEL.sub("", _PREAMBLE.sub("", ln)).strip() for ln in lines if ln.strip()]
-    lines = [ln.lstrip("-•* ").strip() for ln in lines if ln and not ln.endswith(":")]
+    lines = [_ENUM.sub("", ln.lstrip("-•* ")).strip() for ln in lines if ln and not ln.endswith(":")]
     if not lines:
         return None, []
     headline = None

@@ -219,7 +219,10 @@ def draft_from_segments(segments: list[Segment], *, event: EventInfo = EventInfo
         if len(body) < MIN_MODEL_SENTENCES:
             reason = (f"only {len(body)} of the model's {len(generated.sentences)} sentences passed verification "
                       f"(needs {MIN_MODEL_SENTENCES})")
-            removed.extend(body)  # kept sentences are dropped with the rest, and listed
+            # Sentences that passed are dropped with the rest (a story of one model sentence and extracts
+            # reads as neither), and listed with why.
+            removed.extend(Checked(c.text, c.role, c.support, ("passed, but the body is extractive: too few of the "
+                                                                "model's sentences passed",)) for c in body)
             body = []
     mode = "model" if body else "extractive"
     ranked = [s for s in facts.quotes if not s.text.rstrip().endswith("?")]
@@ -230,9 +233,9 @@ def draft_from_segments(segments: list[Segment], *, event: EventInfo = EventInfo
             c = check(_as_speech(s, facts.names), sources, role="body")
             (body if c.ok else removed).append(c)
     if headline is None:
-        for s in ranked + facts.sentences:
-            if _FIRST_PERSON.search(s.text):
-                continue
+        # A short third-person source sentence makes the best headline; a longer one is cut at a comma.
+        candidates = [s for s in ranked + facts.sentences if not _FIRST_PERSON.search(s.text)]
+        for s in sorted(candidates, key=lambda s: len(s.text.split()) > 16):
             c = check(_headline_from(s), sources, role="headline")
             if c.ok:
                 headline = c

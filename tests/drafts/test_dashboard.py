@@ -151,3 +151,23 @@ def test_a_source_offers_its_audio_when_the_run_was_recorded(api):
     assert src["media"]
     r = api.client.get(f"/api/runs/{src['run']}/audio", params={"start": src["start"], "end": min(src["end"], 6.0)})
     assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+
+
+def test_draft_now_from_the_dashboard_writes_a_draft_in_the_background(api):
+    import time
+
+    from edge.profiles import LlmChoice
+
+    service = api.box.drafts
+    service.llm = LlmChoice(model="not-provisioned")  # extractive: this test is about the request path
+    service.start()
+    try:
+        r = api.client.post("/api/drafts", json={"stream": "cam"})  # the whole stream (its captions are old)
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 60
+        while len(service.drafts.list()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        newest = service.drafts.list()[0]
+        assert newest.id != api.row.id and [a["user"] for a in service.drafts.audit(newest.id)] == ["admin"]
+    finally:
+        service.stop()
