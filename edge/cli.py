@@ -76,8 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--task", choices=["transcribe", "translate"], default="transcribe",
                    help="translate: English captions of other languages (Whisper's translate task; rough on small models)")
     t.add_argument("--glossary", type=Path, help="the event's names, one per line ('Name | sounds like')")
-    t.add_argument("--glossary-mode", choices=["correct", "prompt", "both"], default="correct",
-                   help="correct: fix names after decoding (default, measured best); prompt: give them to Whisper")
+    t.add_argument("--glossary-mode", choices=["correct", "prompt", "both"], default="both",
+                   help="correct: fix names after decoding; prompt: give them to Whisper as context; "
+                   "both (default: best recall and WER in bench.glossary)")
 
     m = command("models", _models, "List or provision the model registry.")
     m.add_argument("action", choices=["list", "provision"])

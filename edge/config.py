@@ -154,7 +154,7 @@ class CaptionConfig(_Strict):
 
     language: str | None = None  # None: the model's default (English); a code; or auto (needs a multilingual model)
     glossary: Path | None = None  # the event's names, one per line: `Name | sounds like`
-    glossary_mode: Literal["correct", "prompt", "both"] = "correct"  # bench/glossary.py measures each
+    glossary_mode: Literal["correct", "prompt", "both"] = "both"  # bench/glossary.py measures each
     # Re-decode closed speech in the background for the run's kept transcript (edge/asr/polish.py).
     polish: bool = True
 
