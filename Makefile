@@ -63,6 +63,7 @@ test: setup
 
 bench: setup
 	$(PY) -m bench.asr
+	$(PY) -m bench.asr_long --hours 3
 	$(PY) -m bench.glossary
 	$(PY) -m bench.languages
 	$(PY) -m bench.polish

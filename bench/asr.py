@@ -1,13 +1,16 @@
-"""ASR benchmark: our offline and live captions against an offline faster-whisper pass.
+"""ASR benchmark on the TEST set: our offline and live captions against faster-whisper.
 
-    python -m bench.asr            # full table (about 8 minutes: live runs are real time)
-    python -m bench.asr --quick    # clean + beckett only
+    python -m bench.asr                 # offline table + live commit-policy curve (about 25 minutes)
+    python -m bench.asr --set tune      # the same on the tuning set (settings are chosen there)
+    python -m bench.asr --quick         # offline table and the profile's live policy only
 
 Every system runs in its own subprocess on the same 16 kHz WAV files, so CPU
 share and peak memory are its own. The reference is faster-whisper's
-`transcribe` (30 s windows, beam 5, int8, 2 threads) on the same tiny.en model.
-Latency per word: each word of our finals is matched to the reference pass's
-word timestamps; latency = emitted_at of the final carrying it - the word's end.
+`transcribe` (beam 5, int8, 2 threads, VAD filter) on the same packaged
+tiny.en. Latency per word: each word of our finals is matched to the
+reference pass's word timestamps; latency = emitted_at of the final carrying
+it - the word's end. The live curve replays the same audio at real-time pace
+under several commit policies (min_commit_audio_s / commit_margin_s).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.corpus import build_corpus, normalize_text, wer
+from bench.corpus import SETS, build_set, normalize_text, word_errors
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -49,23 +52,26 @@ def run_reference(wav: Path) -> dict:
     _, model_dir = Registry().resolve(profile.asr.engine.model)
     model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=2)
     t0, c0 = time.monotonic(), _cpu()
-    segments, _ = model.transcribe(str(wav), language="en", beam_size=5, word_timestamps=False)
+    segments, _ = model.transcribe(str(wav), language="en", beam_size=5, vad_filter=True, word_timestamps=False)
     text = " ".join(s.text.strip() for s in segments)
     wall, cpu = time.monotonic() - t0, _cpu() - c0
     # Word times for the latency metric come from a separate aligned pass (not timed).
     words = []
-    for s in model.transcribe(str(wav), language="en", beam_size=5, word_timestamps=True)[0]:
+    for s in model.transcribe(str(wav), language="en", beam_size=5, vad_filter=True, word_timestamps=True)[0]:
         words += [(w.word, w.end) for w in (s.words or [])]
     return {"text": text, "wall": wall, "cpu": cpu, "words": words}
 
 
-def run_ours(wavs: list[Path], live: bool) -> list[dict]:
+def run_ours(wavs: list[Path], live: bool, policy: tuple[float, float] | None = None) -> list[dict]:
     from edge.asr.captions import join_text
     from edge.asr.models import SpeechModels
     from edge.runtime.streams import caption_media
     from edge.profiles import load_profile
 
-    models = SpeechModels.load(load_profile("x86-cpu"))
+    profile = load_profile("x86-cpu")
+    if policy is not None:
+        profile.asr.streaming.min_commit_audio_s, profile.asr.streaming.commit_margin_s = policy
+    models = SpeechModels.load(profile)
     results: list[dict] = [{} for _ in wavs]
 
     def one(i: int, wav: Path) -> None:
@@ -98,14 +104,23 @@ def _child(args: argparse.Namespace) -> None:
     if args.system == "reference":
         out = [run_reference(wavs[0])]
     else:
-        out = run_ours(wavs, live=args.system.startswith("live"))
+        out = run_ours(wavs, live=args.system.startswith("live"), policy=_policy(args.policy))
     for r in out:
         r["peak_mb"] = _peak_mb()
     print(json.dumps(out))
 
 
-def _spawn(system: str, wavs: list[Path]) -> list[dict]:
+def _policy(text: str | None) -> tuple[float, float] | None:
+    if not text:
+        return None
+    min_audio, margin = (float(x) for x in text.split(","))
+    return min_audio, margin
+
+
+def _spawn(system: str, wavs: list[Path], policy: str | None = None) -> list[dict]:
     cmd = [sys.executable, "-m", "bench.asr", "--child", system] + sum((["--wav", str(w)] for w in wavs), [])
+    if policy:
+        cmd += ["--policy", policy]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"bench child {system} failed:\n{proc.stderr[-3000:]}")
@@ -131,52 +146,79 @@ def _pct(values: list[float], q: float) -> str:
     return f"{np.percentile(values, q):.2f}" if values else "-"
 
 
+# Commit policies on the live curve: (min_commit_audio_s, commit_margin_s).
+# Earlier commits show words sooner but lock in what a longer look would fix.
+CURVE = ("1.5,0.3", "2.5,0.5", "5.0,1.0", "10.0,0.5")
+
+
+def _pooled(items, texts: list[str]) -> float:
+    errors = words = 0
+    for item, text in zip(items, texts):
+        e, n = word_errors(item.reference, text)
+        errors, words = errors + e, words + n
+    return errors / max(words, 1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--child", choices=["reference", "offline", "live", "live2"])
     ap.add_argument("--wav", action="append", default=[])
-    ap.add_argument("--quick", action="store_true", help="clean speech and beckett only")
+    ap.add_argument("--policy", help="min_commit_audio_s,commit_margin_s for a live child")
+    ap.add_argument("--set", choices=sorted(SETS), default="test", help="evaluation set (default: test)")
+    ap.add_argument("--quick", action="store_true", help="only the profile's own live policy")
     args = ap.parse_args()
     if args.child:
         args.system = args.child
         return _child(args)
 
-    items = build_corpus(OUT / "corpus")
-    if args.quick:
-        items = [i for i in items if i.name != "noisy"]
-    rows = []
-    for item in items:
-        ref = _spawn("reference", [item.wav])[0]
-        off = _spawn("offline", [item.wav])[0]
-        live = _spawn("live", [item.wav])[0]
-        ref_wer = wer(item.reference, ref["text"])
-        rows.append((item.name, "reference faster-whisper (offline)", ref_wer, ref["wall"] / item.duration,
-                     ref["cpu"] / item.duration / os.cpu_count(), [], [], ref["peak_mb"]))
-        rows.append((item.name, "edge transcribe (offline)", wer(item.reference, off["text"]), off["wall"] / item.duration,
-                     off["cpu"] / item.duration / os.cpu_count(), [], [], off["peak_mb"]))
-        ev_lat = [f["emitted_at"] - f["end"] for f in live["finals"]]
-        rows.append((item.name, "edge transcribe --live", wer(item.reference, live["text"]), live["wall"] / item.duration,
-                     live["cpu"] / item.duration / os.cpu_count(), ev_lat, word_latencies(live["finals"], ref["words"]),
-                     live["peak_mb"]))
-        print(f"... {item.name} done", file=sys.stderr, flush=True)
-    two = [i for i in items if i.name in {"clean", "noisy"}]
-    if len(two) == 2:
-        both = _spawn("live2", [i.wav for i in two])
-        for item, r in zip(two, both):
-            rows.append((item.name, "edge --live, 2 streams at once", wer(item.reference, r["text"]), r["wall"] / item.duration,
-                         r["cpu"] / item.duration / os.cpu_count(), [f["emitted_at"] - f["end"] for f in r["finals"]], [],
-                         r["peak_mb"]))
+    from edge.profiles import load_profile
 
-    header = f"| {'audio':8} | {'system':34} | {'WER %':>6} | {'RTF':>5} | {'CPU % of box':>12} | {'final lat. med/p90 s':>20} | {'word lat. med/p90 s':>19} | {'peak MB':>7} |"
-    print(header)
-    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for name, system, w, rtf, cpu, ev, wl, mem in rows:
-        lat = f"{_pct(ev, 50)} / {_pct(ev, 90)}" if ev else "-"
-        wlat = f"{_pct(wl, 50)} / {_pct(wl, 90)}" if wl else "-"
-        print(f"| {name:8} | {system:34} | {100 * w:6.1f} | {rtf:5.3f} | {100 * cpu:12.1f} | {lat:>20} | {wlat:>19} | {mem:7.0f} |")
-    print("\nRTF = processing wall time / audio duration (live runs are paced, so ~1.0). CPU % of box = CPU seconds per audio"
-          " second / cores. Final latency = emitted_at - end of each final event; word latency = emitted_at of the final"
-          " carrying a word - that word's end in the reference pass's word timestamps.")
+    streaming = load_profile("x86-cpu").asr.streaming
+    default = f"{streaming.min_commit_audio_s:g},{streaming.commit_margin_s:g}"
+    policies = [default] if args.quick else list(dict.fromkeys([default, *CURVE]))
+    items = build_set(SETS[args.set])
+    total = sum(i.duration for i in items)
+    print(f"bench.asr on the {args.set} set: {len(items)} recordings, {total:.0f} s "
+          f"({', '.join(i.name for i in items)})", file=sys.stderr, flush=True)
+
+    refs = [_spawn("reference", [i.wav])[0] for i in items]
+    offs = [_spawn("offline", [i.wav])[0] for i in items]
+    print("| audio    | system                              |  WER % | time s | RTF   | CPU % of box | peak MB |")
+    print("|----------|-------------------------------------|--------|--------|-------|--------------|---------|")
+    for name, runs in (("reference faster-whisper (offline)", refs), ("edge transcribe (offline)", offs)):
+        for item, r in zip(items, runs):
+            print(f"| {item.name:8} | {name:35} | {100 * _pooled([item], [r['text']]):6.1f} | {r['wall']:6.1f} | "
+                  f"{r['wall'] / item.duration:.3f} | {100 * r['cpu'] / item.duration / os.cpu_count():12.1f} | "
+                  f"{r['peak_mb']:7.0f} |")
+        wall = sum(r["wall"] for r in runs)
+        cpu = sum(r["cpu"] for r in runs)
+        print(f"| {'all':8} | {name:35} | {100 * _pooled(items, [r['text'] for r in runs]):6.1f} | {wall:6.1f} | "
+              f"{wall / total:.3f} | {100 * cpu / total / os.cpu_count():12.1f} | {max(r['peak_mb'] for r in runs):7.0f} |")
+    ref_wer = _pooled(items, [r["text"] for r in refs])
+    ratio = sum(r["wall"] for r in offs) / max(sum(r["wall"] for r in refs), 1e-9)
+    cpu_ratio = sum(r["cpu"] for r in offs) / max(sum(r["cpu"] for r in refs), 1e-9)
+    print(f"\nOffline: ours/reference wall time {ratio:.2f}x, CPU time {cpu_ratio:.2f}x (target <= 1.3x); "
+          f"WER {100 * _pooled(items, [r['text'] for r in offs]):.1f}% vs {100 * ref_wer:.1f}%.\n")
+
+    print("| live commit policy (min audio s, margin s) |  WER % | vs ref | final lat. med/p90 s | word lat. med/p90 s |"
+          " CPU % of box | peak MB |")
+    print("|--------------------------------------------|--------|--------|----------------------|---------------------|"
+          "--------------|---------|")
+    for policy in policies:
+        lives = [_spawn("live", [i.wav], policy)[0] for i in items]
+        ev_lat = [f["emitted_at"] - f["end"] for r in lives for f in r["finals"]]
+        wl = [x for r, ref in zip(lives, refs) for x in word_latencies(r["finals"], ref["words"])]
+        w = _pooled(items, [r["text"] for r in lives])
+        cpu = sum(r["cpu"] for r in lives) / total / os.cpu_count()
+        label = f"{policy}{' (profile)' if policy == default else ''}"
+        print(f"| {label:42} | {100 * w:6.1f} | {100 * (w - ref_wer):+6.1f} | {_pct(ev_lat, 50):>9} / {_pct(ev_lat, 90):>8} |"
+              f" {_pct(wl, 50):>8} / {_pct(wl, 90):>8} | {100 * cpu:12.1f} | {max(r['peak_mb'] for r in lives):7.0f} |",
+              flush=True)
+    print("\nRTF = processing wall time / audio duration. CPU % of box = CPU seconds per audio second / cores."
+          " Final latency = emitted_at - end of each final event; word latency = emitted_at of the final carrying a"
+          " word - that word's end in the reference pass's word timestamps. Live runs are paced at real time."
+          " Targets: offline WER <= reference at <= 1.3x its time; live WER <= reference + 2 points, final latency"
+          " median <= 1.0 s, p90 <= 2.0 s, CPU <= 50% of the box.")
 
 
 if __name__ == "__main__":
