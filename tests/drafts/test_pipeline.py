@@ -141,3 +141,13 @@ def test_draft_document_round_trips_as_json():
     d = draft_from_segments(segments(FLOOD), model=None)
     doc = document_for(unsaved(d, stream="cam"), "truck-7")
     assert validate(json.loads(json.dumps(doc))) == doc
+
+
+def test_drafting_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, openvino_genai, edge.backends.openvino_genai, edge.drafts.pipeline, edge.drafts.postprocess,"
+            " edge.drafts.cli, edge.drafts.ninjs, edge.dashboard.routes.drafts; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
