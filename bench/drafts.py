@@ -96,11 +96,61 @@ def audit(draft, segs: list[Segment], event: EventInfo) -> dict:
             "names_not_in_sources": bad_names}
 
 
+def caption_latency_row(speech_models, model, info) -> dict:
+    """Live captions alone, then while the real model drafts back to back through the same scheduler."""
+    import threading
+
+    import numpy as np
+
+    from bench.corpus import build_corpus
+    from bench.scheduler import OUT as SCHED_OUT, caption_live
+    from edge.demo.clip import read_wav
+    from edge.runtime.scheduler import Priority, Scheduler
+
+    item = next(i for i in build_corpus(SCHED_OUT / "scheduler-corpus", limit=5) if i.name == "clean")
+    pcm, rate = read_wav(item.wav)
+    samples = pcm.astype(np.float32) / 32768.0
+    event, sentences = EVENTS["weather emergency"]
+    out = {}
+    for label in ("alone", "while drafting"):
+        scheduler = speech_models.whisper.scheduler = Scheduler()
+        stop, drafts = threading.Event(), [0]
+
+        def drafting() -> None:
+            while not stop.is_set():
+                draft_from_segments(text_segments("weather emergency", sentences), event=event, model=model,
+                                    model_info=info, max_new_tokens=96, scheduler=scheduler,
+                                    cancel=stop.is_set)
+                drafts[0] += 1
+
+        thread = threading.Thread(target=drafting, daemon=True) if label != "alone" else None
+        if thread:
+            thread.start()
+            time.sleep(1.0)
+        try:
+            finals = [e for e in caption_live(speech_models, samples, "bench") if e.type == "final"]
+        finally:
+            stop.set()
+            if thread:
+                thread.join(120)
+        lat = [e.emitted_at - e.end for e in finals]
+        gen = scheduler.stats().classes[Priority.GENERATION]
+        out[label] = {"finals": len(finals), "latency_median_s": round(float(np.median(lat)), 3) if lat else None,
+                      "latency_p90_s": round(float(np.percentile(lat, 90)), 3) if lat else None,
+                      "drafts_written": drafts[0], "generation_yields": gen.yields,
+                      "generation_busy_s": round(gen.busy_s, 1)}
+    out["median_moved_s"] = round((out["while drafting"]["latency_median_s"] or 0)
+                                  - (out["alone"]["latency_median_s"] or 0), 3)
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench.drafts", description=__doc__.split("\n\n")[0])
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-speech", action="store_true", help="text transcripts only (no espeak-ng, no Whisper)")
     p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--no-captions", action="store_true", help="skip the live-caption latency row")
+    p.add_argument("--captions-only", action="store_true", help="only the live-caption latency row")
     args = p.parse_args()
 
     from edge.drafts.model import load_llm
@@ -118,6 +168,9 @@ def main() -> int:
         from edge.asr.models import SpeechModels
 
         models = SpeechModels.load(profile)
+    if args.captions_only:
+        print(json.dumps(caption_latency_row(models, model, info)))
+        return 0
     rows, examples = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for kind, (event, sentences) in EVENTS.items():
@@ -152,7 +205,10 @@ def main() -> int:
         "numbers_not_in_sources": sum(len(r["numbers_not_in_sources"]) for r in rows),
         "names_not_in_sources": sum(len(r["names_not_in_sources"]) for r in rows),
     }
-    result = {"summary": summary, "rows": rows, "examples": examples}
+    captions_row = None
+    if models is not None and not args.no_captions:
+        captions_row = caption_latency_row(models, model, info)
+    result = {"summary": summary, "rows": rows, "examples": examples, "captions_while_drafting": captions_row}
     OUT.mkdir(exist_ok=True)
     (OUT / "drafts.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
     if args.json:
@@ -168,6 +224,13 @@ def main() -> int:
                   f"{r['quotes_verbatim']:>4}/{r['quotes']:<4} {len(r['numbers_not_in_sources']):8} "
                   f"{len(r['names_not_in_sources']):9}")
         print(json.dumps(summary))
+        if captions_row:
+            print("live captions (median / p90 latency, s): alone "
+                  f"{captions_row['alone']['latency_median_s']} / {captions_row['alone']['latency_p90_s']}; "
+                  f"while drafting {captions_row['while drafting']['latency_median_s']} / "
+                  f"{captions_row['while drafting']['latency_p90_s']} "
+                  f"({captions_row['while drafting']['drafts_written']} drafts, "
+                  f"{captions_row['while drafting']['generation_yields']} yields to captions)")
         for ex in examples:
             print(f"\n== {ex['event']}: {ex['headline']}")
             for s in ex["body"]:
