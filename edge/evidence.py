@@ -18,6 +18,8 @@ from edge.errors import ConfigError
 from edge.registry import models_dir
 
 SUFFIX = ".evidence.json"
+# OCR models ship inside the rapidocr wheel rather than the registry; their rows live under this name.
+OCR_MODEL = "pp-ocr"
 
 
 def evidence_path(model: str, root: Path | None = None) -> Path:
@@ -59,6 +61,9 @@ def choices(profile) -> list[tuple[str, dict[str, str]]]:
         e = tagging.embeddings
         out.append((e.model, {"tagging.embeddings.model": e.model, "tagging.embeddings.file": e.file,
                               "tagging.embeddings.backend": e.backend}))
+    vision = getattr(profile, "vision", None)
+    if vision is not None and vision.ocr.enabled:
+        out.append((OCR_MODEL, {"vision.ocr.engine": vision.ocr.engine, "vision.ocr.precision": vision.ocr.precision}))
     llm = getattr(profile, "llm", None)
     if llm is not None and getattr(llm, "model", None):
         out.append((llm.model, {"llm.model": llm.model, "llm.backend": llm.backend}))

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     v = sub.add_parser("eval", help="measure the model settings of a device profile against their references")
     v.add_argument("--profile", required=True)
     v.add_argument("--record", action="store_true", help="write the rows to models/<model>.evidence.json")
-    v.add_argument("--only", choices=["asr", "vad", "embeddings", "llm"], action="append")
+    v.add_argument("--only", choices=["asr", "vad", "embeddings", "llm", "ocr"], action="append")
     d = sub.add_parser("distill", help="train the topic tagger's student on the teacher's soft labels")
     d.add_argument("--out", type=Path, default=Path("build/quantize/tagger-student.npz"))
     rp = sub.add_parser("report", help="every measured variant per device profile")
@@ -112,7 +112,7 @@ def _eval(args: argparse.Namespace, command: str) -> int:
     from quantize import evaluate
 
     profile = load_profile(args.profile)
-    wanted = set(args.only or ["asr", "vad", "embeddings", "llm"])
+    wanted = set(args.only or ["asr", "vad", "embeddings", "llm", "ocr"])
     rows = []
     if "asr" in wanted:
         rows.append((profile.asr.engine.model, evaluate.eval_asr(profile.asr.engine.model, profile.asr.engine.compute_type)))
@@ -125,6 +125,9 @@ def _eval(args: argparse.Namespace, command: str) -> int:
     llm = getattr(profile, "llm", None)
     if "llm" in wanted and llm is not None:
         rows.append((llm.model, evaluate.eval_llm(llm.model, llm.backend, llm.precision or "f32")))
+    vision = getattr(profile, "vision", None)
+    if "ocr" in wanted and vision is not None and vision.ocr.enabled:
+        rows.append((evidence.OCR_MODEL, evaluate.eval_ocr(vision.ocr.engine, vision.ocr.precision)))
     failed = 0
     for model, row in rows:
         row.command = command

@@ -242,3 +242,37 @@ def eval_llm(model: str, backend: str, precision: str = "f32", *, registry=None)
                f"greedy answers to {len(LLM_PROMPTS)} fixed prompts, words checked against a 30k-word English lexicon",
                load_s=round(load_s, 2), tokens_per_s=round(tokens / elapsed, 1) if tokens else None,
                selects={"llm.model": model, "llm.backend": backend}).judge()
+
+
+# -- on-screen text ------------------------------------------------------------------
+
+
+def _ocr_accuracy(engine_name: str, precision: str, frames) -> tuple[float, float]:
+    import jiwer
+
+    from edge.vision.ocr import OcrEngine
+    from edge.vision.settings import OcrSettings
+
+    engine = OcrEngine(OcrSettings(engine=engine_name, precision=precision, threads=2))
+    engine.read(frames[0][0])  # warm-up
+    accs, t0 = [], time.perf_counter()
+    for frame, ref in frames:
+        hyp = " ".join(line.text for line in engine.read(frame))
+        accs.append(max(0.0, 1.0 - jiwer.cer(ref, hyp)) if hyp else 0.0)
+    return float(np.mean(accs)), 1000 * (time.perf_counter() - t0) / len(frames)
+
+
+def eval_ocr(engine: str, precision: str = "f32") -> Row:
+    from bench.vision import render_frames
+
+    frames = render_frames()
+    ref_acc, _ = _ocr_accuracy("onnxruntime", "f32", frames)
+    acc, ms = _ocr_accuracy(engine, precision, frames)
+    from edge.vision.ocr import model_dir
+
+    return Row("ocr", f"pp-ocr/{engine}/{precision}", engine, _mb(model_dir()),
+               {"char_accuracy": round(acc, 4), "char_accuracy_reference": round(ref_acc, 4),
+                "char_accuracy_delta": round(ref_acc - acc, 4)},
+               f"rapidocr PP-OCR on onnxruntime f32, {len(frames)} rendered 640x360 frames (fonts, sizes, backgrounds)",
+               latency_ms=round(ms, 1), selects={"vision.ocr.engine": engine, "vision.ocr.precision": precision}).judge()
+

@@ -9,7 +9,7 @@ from edge.profiles import list_profiles, load_profile
 from edge.registry import Registry
 
 TASK_OF = {"asr.engine.model": "asr", "vad.model": "vad", "tagging.embeddings.model": "embeddings",
-           "llm.model": "llm", "tagger.model": "tagger"}
+           "llm.model": "llm", "tagger.model": "tagger", "vision.ocr.engine": "ocr"}
 
 
 def _task(row: dict) -> str:
@@ -18,7 +18,7 @@ def _task(row: dict) -> str:
 
 def report_rows(registry: Registry | None = None) -> list[dict]:
     registry = registry or Registry()
-    models = [m.name for m in registry.manifests()]
+    models = [m.name for m in registry.manifests()] + [evidence.OCR_MODEL]
     measured = [(model, row) for model in models for row in evidence.rows(model, registry.root)]
     out = []
     for name in list_profiles():
