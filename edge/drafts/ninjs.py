@@ -200,4 +200,4 @@ def asset_document(asset: dict[str, Any], *, file: str, headline: str) -> dict[s
                                     "created_at": asset.get("created_at"), "uploaded_by": meta.get("uploaded_by"),
                                     "made_by": asset.get("provenance") or None}.items() if v is not None}
     doc["associations"] = [_provenance_association(uri, provenance)]
-    return validate(doc)
+    return validate({k: v for k, v in doc.items() if v is not None})  # e.g. an old row without a time
