@@ -130,6 +130,10 @@ def _give_to_broker_user(root: Path, db: Path) -> None:
             os.chown(root / name, 0, user.pw_gid)
 
 
+_SETPRIV = shutil.which("setpriv")
+_DIE_WITH_PARENT = [_SETPRIV, "--pdeathsig", "TERM"] if _SETPRIV else []
+
+
 class LocalBroker:
     """Starts the box's Mosquitto unless something already listens on its port; stops only what it started."""
 
@@ -156,8 +160,11 @@ class LocalBroker:
                             "start edge-box-broker.service, or run the box as the owner of its data directory") from None
         log_path = broker_dir(self.data_dir) / "mosquitto.log"
         with open(log_path, "ab") as log_file:
-            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=log_file,
-                                         start_new_session=True)  # Ctrl-C reaches the box, which stops it in order
+            # Its own session: Ctrl-C reaches the box, which stops it in order. setpriv's parent-death signal
+            # ends it with a box killed -9, while it runs as the box's user (a broker that dropped root to
+            # the mosquitto user loses that signal, outlives such a box, and the next start reuses it).
+            self.proc = subprocess.Popen([*_DIE_WITH_PARENT, MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                         stderr=log_file, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if listening(self.settings.port):

@@ -6,6 +6,7 @@ ingest last so every reading already accepted is stored before the run closes.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,10 @@ class SensorService:
             self.url = f"mqtt://127.0.0.1:{settings.broker.port}"
         self.ingest = SensorIngest(store, bus, settings, source=_redact(self.url),
                                    demo_devices=DEVICES if demo else frozenset())
-        self.subscriber = SensorSubscriber(self.url, self.ingest, client_id=f"edge-box-{box_id}-sensors")
+        # A persistent session is keyed by client id: stable for this box and data directory, distinct from
+        # any other box (or a second box with the default id) on the same broker, which would take it over.
+        place = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:8]
+        self.subscriber = SensorSubscriber(self.url, self.ingest, client_id=f"edge-box-{box_id}-{place}-sensors")
         self.demo = DemoStation(settings.broker.port) if demo else None
 
     def start(self) -> list[str]:

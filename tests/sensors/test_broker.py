@@ -117,3 +117,29 @@ def test_a_broker_that_cannot_start_leaves_sensors_waiting_not_the_box_down(tmp_
     finally:
         service.stop()
         store.close()
+
+
+def test_a_broker_the_box_started_dies_with_the_box(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    code = ("import sys, time; from pathlib import Path; from edge.config import BrokerSettings; "
+            "from edge.ingest.mqtt_broker import LocalBroker; "
+            f"b = LocalBroker(Path({str(tmp_path)!r}), BrokerSettings(port={port})); print(b.ensure_running()); "
+            "print(b.proc.pid, flush=True); time.sleep(60)")
+    box = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert box.stdout is not None
+        assert box.stdout.readline().startswith("broker: started mosquitto")
+        broker_pid = int(box.stdout.readline())
+        box.send_signal(signal.SIGKILL)  # no chance to stop anything in order
+        box.wait(10)
+        wait_for(lambda: not listening(port), 10, what="the orphaned broker to go")
+        wait_for(lambda: not os.path.exists(f"/proc/{broker_pid}") or
+                 open(f"/proc/{broker_pid}/stat").read().split()[2] == "Z", 10, what="the broker process to end")
+    finally:
+        if box.poll() is None:
+            box.kill()
