@@ -61,12 +61,12 @@ class AlwaysSpeech:
 
 
 def _run(hypotheses: list[str], speech_s: float = 3.0, live: bool = True, min_audio: float = 0.0,
-         offline_pad: float | None = None):
+         offline_pad: float | None = None, margin: float = 0.0):
     profile = load_profile("x86-cpu")
     profile.asr.offline.context_pad_s = offline_pad
     # Each rule in isolation: no minimum audio and no end margin unless a test asks.
     profile.asr.streaming.min_commit_audio_s = min_audio
-    profile.asr.streaming.commit_margin_s = 0.0
+    profile.asr.streaming.commit_margin_s = margin
     engine = ScriptedEngine(hypotheses)
     stream = CaptionStream(engine, AlwaysSpeech(speech_s), profile.asr, profile.vad_settings, live=live)
     audio = np.zeros(int((speech_s + 1.0) * 16000), np.float32)
@@ -143,3 +143,28 @@ def test_speech_without_a_pause_is_cut_at_the_quietest_moment_before_the_window_
     assert len(finals) == 2
     assert finals[0].end <= 14.0 + 0.5 and finals[1].start == finals[0].end
     assert engine.prefixes == [[], []]  # the second part starts fresh, nothing committed carries over
+
+
+GROWING = ["the city", "the city council", "the city council voted", "the city council voted on",
+           "the city council voted on tuesday", "the city council voted on tuesday night"]
+
+
+def test_a_wider_commit_margin_commits_each_word_later_with_more_audio_after_it():
+    # The scripted word ends are 0.3 s apart from the start of the utterance's audio.
+    early, _ = _run(list(GROWING), speech_s=4.0, margin=0.0)
+    late, _ = _run(list(GROWING), speech_s=4.0, margin=1.5)
+    first_early = next(e for e in early if e.type == "final")
+    first_late = next(e for e in late if e.type == "final")
+    assert first_late.emitted_at > first_early.emitted_at
+    assert first_late.emitted_at - first_late.end >= 1.5 - 0.1  # never before 1.5 s of audio follow the word
+    # Later, not different: the same words reach the finals, each once.
+    for events in (early, late):
+        assert " ".join(e.text for e in events if e.type == "final").split() == GROWING[-1].split()
+
+
+def test_a_minimum_longer_than_the_utterance_commits_only_at_the_pause():
+    events, engine = _run(list(GROWING), speech_s=4.0, min_audio=10.0)
+    finals = [e for e in events if e.type == "final"]
+    assert len(finals) == 1 and finals[0].text.split() == GROWING[-1].split()
+    assert finals[0].emitted_at >= 4.0  # after the speech ended
+    assert all(p == [] for p in engine.prefixes)  # nothing was forced: the whole utterance decoded at once
