@@ -32,6 +32,12 @@ MIN_WORDS = 3
 MAX_GAP_S = 1.5  # a longer silence ends the cue even mid-sentence
 SENTENCE_END = (".", "?", "!", "…")
 _CLOSERS = "\"')]”’"
+# A cue that ends on one of these leaves its phrase hanging ("... two kilometres along"); one that
+# starts with one of the second set starts a clause, a natural place for a reader to pause.
+WEAK_ENDINGS = frozenset("a an the to of in on at for with from by into and or but than that this his her their "
+                         "our my your its is was were are be been has have had will would not no".split())
+CLAUSE_STARTS = frozenset("and but or so because when where which who while whose that if as after before "
+                          "until since although though".split())
 NO_SPACE_BEFORE = (",", ".", ";", ":", "!", "?", "%", ")", "]", "…", "'s", "n't", "”", "’")
 
 
@@ -193,10 +199,21 @@ def _piece_cost(piece: Sequence[_Word], *, last: bool, stub_allowed: bool, next_
     if not last:
         if not piece[-1].ends_clause:
             cost += 1.0  # a cut mid-phrase reads worse than one after a comma
+            if _bare(piece[-1].text) in WEAK_ENDINGS:
+                cost += 0.8
         if next_word is not None and next_word.gap_before > 0.3:
             cost -= 0.5  # a silence is a natural cut too
+        if next_word is not None and _bare(next_word.text) in CLAUSE_STARTS:
+            cost -= 0.3
+    lines = wrap(_text(piece))
+    if len(lines) > 1 and len(lines[-1].split()) == 1:
+        cost += 0.4  # a lone word on the second line reads like a cue of its own
     cost += (1.0 - min(1.0, len(_text(piece)) / CUE_CHARS)) ** 2  # prefer evenly filled cues
     return cost
+
+
+def _bare(word: str) -> str:
+    return word.lower().strip(".,;:!?\"'()[]…”’")
 
 
 def _tiny(words: Sequence[_Word]) -> bool:
