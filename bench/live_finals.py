@@ -46,7 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"media: {args.media}")
     print(f"before (raw live finals): {shares(raw)}")
     print(f"after (punctuation join): {shares(joined)}")
-    print(f"cues from the live finals: {len(build_cues(joined))}")
+    cues = build_cues(joined)
+    one = sum(len(c.text.split()) == 1 for c in cues)
+    short = sum(len(c.text.split()) < 3 for c in cues)
+    brief = sum(c.end - c.start < 1.0 for c in cues)
+    print(f"cues from the live finals: {len(cues)}, {one} one-word, {short} under 3 words, {brief} under 1 s")
     return 0
 
 
