@@ -264,13 +264,15 @@ def _run(args: argparse.Namespace) -> int:
     sock = bind_dashboard(host, port)
     camera = box = console = None
     try:
+        if args.demo:  # a busy camera port is also said before the box opens
+            camera = _start_demo_camera(args.data, args.rtsp_port)
         box = Box.open(args.data, config, args.profile)
         box.start()
         console = ConsoleReporter(box.bus, show_captions=args.show_captions, sync_state=box.sync_state).start()
         # The remembered streams come back first; the demo is added beside them and never saved over them.
         box.start_configured_streams()
-        if args.demo:
-            camera = _start_demo_stream(box, args.data, args.rtsp_port)
+        if camera is not None:
+            _add_demo_stream(box, camera.url)
         print(_sync_line(box, args.data, args.mqtt), file=sys.stderr)
         try:
             for line in box.start_sensors(args.mqtt, demo=args.demo):
@@ -300,18 +302,25 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_demo_stream(box, data: Path, rtsp_port: int):
+def _start_demo_camera(data: Path, rtsp_port: int):
     from edge.demo.clip import demo_clip_path
+    from edge.errors import MediaError
     from edge.ingest.rtsp import RtspTestServer
 
     camera = RtspTestServer(media=str(demo_clip_path(data)), path="/demo", port=rtsp_port, loop=True)
-    camera.start()
+    try:
+        camera.start()
+    except MediaError as exc:
+        raise EdgeError(exc.problem, f"stop the other server, or pick another port: --rtsp-port {rtsp_port + 1}") from None
     print(f"demo camera: {camera.url}", file=sys.stderr)
+    return camera
+
+
+def _add_demo_stream(box, url: str) -> None:
     # A remembered stream the crew called "demo" keeps its name; the demo then takes the next free one.
     taken = {h.name for h in box.supervisor.streams()}
     name = next(n for n in ("demo", *(f"demo-{i}" for i in range(2, 100))) if n not in taken)
-    box.supervisor.add_stream(name, camera.url, remember=False)
-    return camera
+    box.supervisor.add_stream(name, url, remember=False)
 
 
 def _sync_line(box, data: Path, mqtt: str | None) -> str:

@@ -169,3 +169,20 @@ def test_restoring_the_remembered_streams_one_by_one_never_cuts_the_list_short(t
             assert stream_list.load(remembered) == {"a": urls["a"], "c": urls["c"]}
         finally:
             supervisor.stop_all()
+
+
+def test_a_busy_demo_camera_port_is_said_before_the_box_opens(tmp_path, demo_files, capsys):
+    from edge.cli import main
+
+    data = tmp_path / "box"
+    shutil.copytree(demo_files, data / "demo")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        rtsp_port = taken.getsockname()[1]
+        code = main(["run", "--data", str(data), "--demo", "--port", str(free_port()), "--rtsp-port", str(rtsp_port)])
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1, err
+    assert f"127.0.0.1:{rtsp_port}: the port is busy" in err[0] and f"--rtsp-port {rtsp_port + 1}" in err[0]
+    assert not (data / "store").exists()  # the box never opened
