@@ -76,6 +76,7 @@ class ConsoleReporter:
             for task in asyncio.all_tasks(loop):
                 task.cancel()
             loop.run_until_complete(asyncio.sleep(0))
+            loop.run_until_complete(loop.shutdown_asyncgens())  # the bus forgets this subscriber
             loop.close()
 
     async def _follow_bus(self) -> None:
