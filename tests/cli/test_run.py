@@ -24,6 +24,7 @@ import pytest
 
 from edge.runtime.listen import dashboard_urls
 from tests.conftest_media import closed_port
+from tests.sync.conftest import Mosquitto
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 EDGE = [sys.executable, "-m", "edge.cli"]
@@ -116,9 +117,13 @@ def test_the_terminal_tells_streams_and_sync_keeps_the_remembered_list_and_shows
     stream_list.write_text('{"streams": {"cam2": "rtsp://127.0.0.1:%d/cam"}}' % closed_port())
     before = (stream_list.read_bytes(), stream_list.stat().st_mtime_ns)
     port = free_port()
+    # The demo's weather station publishes to the broker it is given; without one the box joins whatever
+    # listens on 127.0.0.1:1883, and a test must not feed its readings to a real box there.
+    broker = Mosquitto(tmp_path / "mqtt")
+    broker.start()
 
     box = Running("--data", str(data), "--demo", "--port", str(port), "--rtsp-port", str(free_port()),
-                  "--show-captions")
+                  "--show-captions", "--mqtt", broker.url)
     try:
         box.wait_for(r"stream cam2 added: rtsp://127\.0\.0\.1:\d+/cam")
         box.wait_for(r"stream cam2: retrying: not connected yet: .*connection refused")
@@ -130,6 +135,7 @@ def test_the_terminal_tells_streams_and_sync_keeps_the_remembered_list_and_shows
         for lan in expected[1:]:
             assert lan in box.text  # every non-loopback IPv4 of the machine, for a phone
         box.wait_for(r"Ctrl-C stops")
+        box.wait_for(r"^sensors: subscribed to sensors/# on " + re.escape(broker.url))
         box.wait_for(r"\[demo\] \w")  # --show-captions: finals in the terminal
         for _ in range(3):
             assert get(f"{url}api/health") == 200
@@ -141,6 +147,7 @@ def test_the_terminal_tells_streams_and_sync_keeps_the_remembered_list_and_shows
         assert (stream_list.read_bytes(), stream_list.stat().st_mtime_ns) == before  # not rewritten
     finally:
         code = box.stop()
+        broker.stop()
 
     assert code == 0, box.text
     assert stream_list.read_bytes() == before[0]  # the demo was never added to the remembered list

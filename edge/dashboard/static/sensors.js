@@ -6,7 +6,8 @@
   if (!rows) return;
 
   function fmt(v) { return Number(v).toPrecision(4).replace(/\.?0+$/, "").replace(/\.?0+e/, "e"); }
-  function clock(ts) { return new Date(ts * 1000).toLocaleString(); }
+  // One time format on every page (common.js): a locale string here read "11:39:00 PM" beside "at 23:39".
+  const clock = edge.clock;
   function cell(tr, text, cls) {
     const td = document.createElement("td");
     if (cls) td.className = cls;
