@@ -375,7 +375,7 @@ def build_demo_clip(out_path: Path) -> Path:
             "segments": [[round(a, 3), round(b, 3), s] for (a, b), s in zip(spans, sentences)],
             "graphics": graphics.VERSION,
             # What a viewer can read on screen, and when: the ground truth for OCR.
-            "on_screen": graphics.on_screen(scenes),
+            "on_screen": graphics.on_screen(scenes, duration),
         }
         write_text_atomic(out_path.parent / TIMINGS_NAME, json.dumps(timings, indent=1) + "\n")
         os.replace(mkv_tmp, out_path)

@@ -156,12 +156,12 @@ def demo_scenes(duration: float) -> list[Scene]:
     ]
 
 
-def on_screen(scenes: list[Scene]) -> list[dict]:
+def on_screen(scenes: list[Scene], duration: float | None = None) -> list[dict]:
     """Each readable line with the time range it is on screen (what OCR should find)."""
     out = []
     for scene in scenes:
         for ov in scene.overlays:
+            end = min(ov.end, scene.end, duration if duration is not None else ov.end)
             for text in ((" ".join(ov.lines),) if ov.kind == "banner" else ov.lines):
-                out.append({"text": text, "kind": ov.kind, "start": round(ov.start, 3),
-                            "end": round(min(ov.end, scene.end), 3)})
+                out.append({"text": text, "kind": ov.kind, "start": round(ov.start, 3), "end": round(end, 3)})
     return out

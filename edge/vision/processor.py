@@ -53,7 +53,6 @@ class VisionProcessor:
         self.texts = TextTracker(stream, grace_s=2.5 * self.settings.ocr.interval_s)
         self.frames = 0
         self._last_read: tuple[float, Signature, list[OcrLine]] | None = None
-        self._last_pts = 0.0
         self._failures = 0
 
     def feed(self, item: AudioChunk | VideoFrame) -> Iterable[VisionEvent]:
@@ -76,7 +75,6 @@ class VisionProcessor:
     def _frame(self, frame: VideoFrame) -> list[VisionEvent]:
         rgb, pts = frame.rgb, frame.pts
         self.frames += 1
-        self._last_pts = pts
         if self.snapshots is not None:
             self.snapshots.put(self.stream, rgb, pts, self.blurrer)
         events: list[VisionEvent] = []

@@ -8,7 +8,8 @@
   (searchable at once, durable before anyone is told) and its end moved while
   it stays on screen.
 
-A full disk stops storing, not seeing: the events still go to the live bus.
+A full disk (or any store failure) stops storing, not seeing: the events
+still go to the live bus, and the stream's captions carry on.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class VisionRecorder:
         self._seqs: dict[int, int] = {}  # text span key -> its record
         self._keyframe: str | None = None  # the newest keyframe asset: where OCR text was seen
         self.disk_full: DiskFullError | None = None
+        self.failures = 0
 
     def handle(self, event: KeyframeEvent | OcrTextEvent) -> KeyframeEvent | OcrTextEvent:
         """Store `event`; returns it with its run and its asset id or record seq filled in."""
@@ -47,6 +49,11 @@ class VisionRecorder:
                 log.error("stream %s: disk full, keyframes and on-screen text are not stored: %s",
                           self.run.stream, exc)
             self.disk_full = exc
+            return replace(event, run=self.run.id)
+        except Exception:  # a store problem costs this still or line, never the stream's captions
+            self.failures += 1
+            if self.failures <= 3:
+                log.exception("stream %s: storing a %s failed", self.run.stream, event.KIND)
             return replace(event, run=self.run.id)
 
     def _keyframe_asset(self, ev: KeyframeEvent) -> KeyframeEvent:

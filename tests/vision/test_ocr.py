@@ -138,3 +138,19 @@ def test_openvino_ocr_loads_after_gstreamer_has_decoded_video(av_clip):
                             cwd=root)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "read ['LIVE']" in result.stdout
+
+
+@pytest.mark.parametrize("at, expected", [
+    (5.0, ["LIVE ASHFORD RIVERSIDE", "SARAH MILLS", "Reporter, Ashford"]),
+    (25.0, ["NEW FLOOD DEFENCES OPEN"]),
+    (45.0, ["LIVE ASHFORD TOWN HALL", "DAVID OKAFOR", "Council Leader"]),
+])
+def test_the_demo_events_graphics_are_read_as_drawn(ocr_engine, at, expected):
+    from edge.demo.graphics import Painter, demo_scenes, on_screen
+
+    scenes = demo_scenes(50.0)
+    drawn = [t["text"] for t in on_screen(scenes, 50.0) if t["start"] <= at < t["end"]]
+    assert drawn == expected
+    read = [line.text for line in ocr_engine.read(Painter(640, 360, scenes).frame(at))]
+    # The banner's two parts are drawn apart; the detector may box them as one line or two.
+    assert " ".join(read) == " ".join(expected)
