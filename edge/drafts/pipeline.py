@@ -134,11 +134,9 @@ def _as_speech(s: Sentence, names: list[str]) -> str:
 
 def _headline_from(s: Sentence) -> str:
     text = s.text.strip().rstrip(".!?")
-    ws = text.split()
-    if len(ws) > 12 and "," in " ".join(ws[:14]):
+    if len(text.split()) > 16 and "," in text:
         text = text.split(",")[0]
-    ws = text.split()
-    return " ".join(ws[:14])
+    return " ".join(text.split()[:16])
 
 
 def _sources_info(segments: list[Segment]) -> dict[str, Any]:
