@@ -96,7 +96,7 @@ def audit(draft, segs: list[Segment], event: EventInfo) -> dict:
             "names_not_in_sources": bad_names}
 
 
-def caption_latency_row(speech_models, model, info) -> dict:
+def caption_latency_row(speech_models, model, info, max_prompt_chars: int) -> dict:
     """Live captions alone, then while the real model drafts back to back through the same scheduler."""
     import threading
 
@@ -120,6 +120,7 @@ def caption_latency_row(speech_models, model, info) -> dict:
             while not stop.is_set():
                 draft_from_segments(text_segments("weather emergency", sentences), event=event, model=model,
                                     model_info=info, max_new_tokens=96, scheduler=scheduler,
+                                    max_prompt_chars=max_prompt_chars,
                                     cancel=stop.is_set)
                 drafts[0] += 1
 
@@ -169,7 +170,7 @@ def main() -> int:
 
         models = SpeechModels.load(profile)
     if args.captions_only:
-        print(json.dumps(caption_latency_row(models, model, info)))
+        print(json.dumps(caption_latency_row(models, model, info, profile.llm.max_prompt_chars)))
         return 0
     rows, examples = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -207,7 +208,7 @@ def main() -> int:
     }
     captions_row = None
     if models is not None and not args.no_captions:
-        captions_row = caption_latency_row(models, model, info)
+        captions_row = caption_latency_row(models, model, info, profile.llm.max_prompt_chars)
     result = {"summary": summary, "rows": rows, "examples": examples, "captions_while_drafting": captions_row}
     OUT.mkdir(exist_ok=True)
     (OUT / "drafts.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
