@@ -166,10 +166,14 @@ class RecordStore:
             db.execute('UPDATE records SET "end" = MAX("end", ?), wall_end = MAX(wall_end, ?) WHERE seq = ?',
                        (end, wall_end, seq))
 
-    def read(self, *, stream: str | None = None, run: str | None = None, type: str | None = CAPTION,
-             after: int = 0, limit: int | None = 1000) -> list[Record]:
-        """Records after `after` (a seq), oldest first."""
+    def read(self, *, stream: str | None = None, run: str | None = None,
+             type: str | tuple[str, ...] | None = CAPTION, after: int = 0, limit: int | None = 1000) -> list[Record]:
+        """Records after `after` (a seq), oldest first; `type` may be several (a tuple)."""
         where, params = ["seq > ?"], [after]
+        if isinstance(type, tuple):
+            where.append(f"type IN ({', '.join('?' * len(type))})")
+            params.extend(type)
+            type = None
         for column, value in (("stream", stream), ("run", run), ("type", type)):
             if value is not None:
                 where.append(f"{column} = ?")

@@ -52,15 +52,19 @@ class TaggingPostProcessor:
 
     def _records(self) -> int:
         cursor = self.store.cursor(f"{self.name}.records")
-        read = self.store.records.read(type=None, after=cursor, limit=BATCH)
+        # Taken before the read: records appended meanwhile are after it and wait for the next step.
+        newest = self.store.records.last_seq()
+        read = self.store.records.read(type=TAGGED_RECORD_TYPES, after=cursor, limit=BATCH)
         if not read:
+            if newest > cursor:  # only sensor readings and the like since: nothing to tag, move on
+                self.store.set_cursor(f"{self.name}.records", newest)
             return 0
-        rows = [r for r in read if r.type in TAGGED_RECORD_TYPES and r.text.strip()]
+        rows = [r for r in read if r.text.strip()]
         by_run: dict[str, list] = defaultdict(list)
         for r in rows:
             by_run[r.run].append(r)
         now = self.clock()
-        done_upto = read[-1].seq
+        done_upto = read[-1].seq if len(read) >= BATCH else max(newest, read[-1].seq)
         pending_from: int | None = None
         tagged = 0
         for run_id, group in by_run.items():
