@@ -222,6 +222,12 @@ def test_a_playing_stream_shows_its_level_runs_and_timestamped_captions_to_copy_
     (mark,) = box.store.records.read(type=QUOTE_MARK, limit=None)
     assert mark.data["caption_seq"] == int(quote.get_attribute("data-seq")) and mark.data["by"] == "admin"
     assert mark.data["text"] == "After the restart." and mark.run == restarted.id
+
+    # A final that is only the punctuation after the last word joins it: "pounds, shared", never "pounds , shared".
+    for ev in finals(box, restarted, ["It cost 18 million pounds", ", shared with the agency."], start=20.0):
+        box.bus.publish(ev)
+    runs.nth(1).locator(".final").nth(3).wait_for()
+    assert "18 million pounds, shared" in " ".join(runs.nth(1).inner_text().split())
     box.store.records.close_run(restarted.id, "test")
 
     SCREENS.mkdir(exist_ok=True)

@@ -172,7 +172,10 @@ document.addEventListener("DOMContentLoaded", () => {
     const text = document.createElement("span");
     text.className = "text";
     text.textContent = c.text.trim();
-    p.append(ts, text, " ");
+    // A final that starts with punctuation (", shared") belongs to the words before it: no space, no time.
+    const joins = /^[,.;:!?…)\]"'’]/.test(text.textContent);
+    if (joins) p.classList.add("joins");
+    p.append(joins ? "" : " ", ts, text);
     // Keep order within the run (by seq, else stream time) even when the log answers after newer finals.
     let before = null;
     for (const other of div.querySelectorAll(".final")) {
