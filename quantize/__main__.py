@@ -72,7 +72,8 @@ def _run(args: argparse.Namespace, command: str) -> int:
 
         method = args.method if args.command == "int8" else "weight-int4"
         if method == "static-int8":
-            print("static-int8 needs calibration data: use `register` (it calibrates on held text) ", file=sys.stderr)
+            print("static-int8 needs calibration data: use `register` (it calibrates a sentence encoder on "
+                  "bench/data/topics_tune.jsonl)", file=sys.stderr)
             return 2
         print(f"wrote {quantize(args.src, args.out, method)}")
     elif args.command == "register":

@@ -66,3 +66,23 @@ def _weight_only(src: Path, tmp: Path, bits: int) -> None:
     q = MatMulNBitsQuantizer(onnx.load(str(src)), bits=bits, block_size=32, is_symmetric=True, accuracy_level=4)
     q.process()
     q.model.save_model_to_file(str(tmp), use_external_data_format=False)
+
+
+CALIBRATION_TEXT = Path(__file__).resolve().parent.parent / "bench" / "data" / "topics_tune.jsonl"
+
+
+def text_calibration(tokenizer_json: Path, batch: int = 4) -> Iterator[dict[str, np.ndarray]]:
+    """Calibration inputs for a sentence encoder: the tuning sentences (never the held test set)."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_json))
+    tok.enable_padding(pad_id=0)
+    tok.enable_truncation(256)
+    texts = [json.loads(line)["text"] for line in CALIBRATION_TEXT.read_text().splitlines()]
+    for i in range(0, len(texts), batch):
+        enc = tok.encode_batch(texts[i:i + batch])
+        yield {"input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+               "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64)}
+
