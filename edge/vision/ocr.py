@@ -167,7 +167,8 @@ def _load(settings: OcrSettings) -> Any:
         except ImportError:
             raise ModelError("the profile runs OCR on OpenVINO, which is not installed",
                              "pip install 'edge-box[openvino]', or set vision.ocr.engine: onnxruntime") from None
-    with _LOAD_LOCK, _openvino_precision(settings.precision):
+    pin = _openvino_precision(settings.precision) if settings.engine == "openvino" else contextlib.nullcontext()
+    with _LOAD_LOCK, pin:
         try:
             ocr = RapidOCR(params=params)
             # The library loads each model at its first use: load them now, inside the precision pin,
