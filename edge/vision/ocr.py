@@ -117,15 +117,16 @@ class OcrEngine:
 
 
 def preload_openvino() -> None:
-    """Load OpenVINO's libraries now, before any GStreamer decoding starts.
+    """Load OpenVINO's libraries now, before GStreamer starts in this process.
 
-    Measured here: once GStreamer's H.264 decoder (gstreamer1.0-libav) has
-    run in the process, OpenVINO's first compile_model aborted the whole
-    process, and so did its first inference once ONNX Runtime had also run;
-    with OpenVINO loaded and run first, all three work side by side. So an
+    Measured here (OpenVINO 2026.4, Debian's GStreamer 1.22): with GStreamer
+    initialised first, loading OpenVINO's CPU plugin aborted or segfaulted
+    the whole process, in some orders only at the first inference; with
+    OpenVINO loaded and run first, both work side by side. So a profile's
     OpenVINO OCR engine is loaded, and run once, when the box starts
-    (SharedOcr), before any stream decodes or another engine runs. Missing
-    OpenVINO is reported at the engine's load, not here.
+    (SharedOcr), before any stream is opened. The same holds for any other
+    model on OpenVINO in the box process. Missing OpenVINO is reported at the
+    engine's load, not here.
     """
     try:
         import openvino
