@@ -166,6 +166,8 @@ def main() -> None:
     ap.add_argument("--policy", help="min_commit_audio_s,commit_margin_s for a live child")
     ap.add_argument("--set", choices=sorted(SETS), default="test", help="evaluation set (default: test)")
     ap.add_argument("--quick", action="store_true", help="only the profile's own live policy")
+    ap.add_argument("--curve", help="live policies to run instead of the default curve, e.g. '2.5,0.5;5,1'")
+    ap.add_argument("--live-only", action="store_true", help="skip the offline table (reference still runs)")
     args = ap.parse_args()
     if args.child:
         args.system = args.child
@@ -175,14 +177,15 @@ def main() -> None:
 
     streaming = load_profile("x86-cpu").asr.streaming
     default = f"{streaming.min_commit_audio_s:g},{streaming.commit_margin_s:g}"
-    policies = [default] if args.quick else list(dict.fromkeys([default, *CURVE]))
+    curve = args.curve.split(";") if args.curve else CURVE
+    policies = [default] if args.quick else list(dict.fromkeys([default, *curve]))
     items = build_set(SETS[args.set])
     total = sum(i.duration for i in items)
     print(f"bench.asr on the {args.set} set: {len(items)} recordings, {total:.0f} s "
           f"({', '.join(i.name for i in items)})", file=sys.stderr, flush=True)
 
     refs = [_spawn("reference", [i.wav])[0] for i in items]
-    offs = [_spawn("offline", [i.wav])[0] for i in items]
+    offs = refs if args.live_only else [_spawn("offline", [i.wav])[0] for i in items]
     print("| audio    | system                              |  WER % | time s | RTF   | CPU % of box | peak MB |")
     print("|----------|-------------------------------------|--------|--------|-------|--------------|---------|")
     for name, runs in (("reference faster-whisper (offline)", refs), ("edge transcribe (offline)", offs)):
