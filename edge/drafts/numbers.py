@@ -22,8 +22,9 @@ _WORD_NUMBERS = set(_UNITS) | set(_TENS) | set(_SCALES) | {"dozen"}
 _ONE_AS_PRONOUN_BEFORE = {"no", "any", "every", "each", "the", "this", "that", "which", "someone", "everyone"}
 _ONE_AS_PRONOUN_AFTER = {"of", "another", "day", "another's"}
 
-_TOKEN = re.compile(r"\d[\d,]*(?:\.\d+)?(?:st|nd|rd|th)?%?|[A-Za-z]+(?:-[A-Za-z]+)*|[.:]")
-_DIGITS = re.compile(r"^(\d[\d,]*(?:\.\d+)?)(st|nd|rd|th)?(%)?$")
+# Thousands separators only between digit groups: "25," at the end of a clause is 25 and a comma.
+_TOKEN = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?(?:st|nd|rd|th)?%?|[A-Za-z]+(?:-[A-Za-z]+)*|[.:]")
+_DIGITS = re.compile(r"^(\d+(?:,\d{3})*(?:\.\d+)?)(st|nd|rd|th)?(%)?$")
 
 
 @dataclass(frozen=True, slots=True)

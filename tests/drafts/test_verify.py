@@ -68,3 +68,8 @@ def test_first_person_outside_a_quote_is_removed(sources):
 def test_a_sentence_about_something_no_one_said_is_unsupported(sources):
     c = check("The bridge will be rebuilt with federal money.", sources)
     assert any(r.startswith("not supported by any source passage") for r in c.reasons)
+
+
+def test_a_comma_after_a_number_is_punctuation_not_a_thousands_separator():
+    assert [(n.text, n.value) for n in numbers_in("On January 25, 2017, 18,000 people came.")] == [
+        ("25", 25), ("2017", 2017), ("18,000", 18000)]
