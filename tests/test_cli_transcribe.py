@@ -36,7 +36,7 @@ def test_json_lines_follow_the_schema_and_cover_the_speech(news_clip):
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     assert events
     for ev in events:
-        assert set(ev) == {"type", "stream", "text", "start", "end", "emitted_at"}
+        assert set(ev) == {"type", "stream", "text", "start", "end", "emitted_at", "language"}
         assert ev["type"] in {"partial", "final"} and ev["stream"] == "main"
         assert 0 <= ev["start"] <= ev["end"]
     assert wer(reference, " ".join(e["text"] for e in events if e["type"] == "final")) <= 0.12
