@@ -49,7 +49,8 @@ def _env_file(out: Path, user: str) -> Path:
     return out / ("center-mqtt.env" if user == CENTER_USER else f"box-{user}-mqtt.env")
 
 
-def _read_password(env: Path) -> str | None:
+def read_password(env: Path) -> str | None:
+    """The EDGE_MQTT_PASSWORD an earlier run wrote to a credential env file (kept, so clients keep working)."""
     try:
         for line in env.read_text().splitlines():
             if line.startswith("EDGE_MQTT_PASSWORD="):
@@ -68,7 +69,7 @@ def write_broker_files(out: Path, boxes: list[str]) -> list[Path]:
     lines, written = [], []
     for user in users:
         env = _env_file(out, user)
-        password = _read_password(env) or secrets.token_urlsafe(24)
+        password = read_password(env) or secrets.token_urlsafe(24)
         atomic_replace(env, f"EDGE_MQTT_USERNAME={user}\nEDGE_MQTT_PASSWORD={password}\n".encode(), mode=0o600)
         env.chmod(0o600)
         written.append(env)

@@ -25,7 +25,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from cloud_sync.center.broker import hash_password
+from cloud_sync.center.broker import hash_password, read_password
 from edge.config import BrokerSettings
 from edge.durable import atomic_replace
 from edge.errors import EdgeError
@@ -50,16 +50,6 @@ def listening(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> bool:
         return False
 
 
-def _password_of(env: Path) -> str | None:
-    try:
-        for line in env.read_text().splitlines():
-            if line.startswith("EDGE_MQTT_PASSWORD="):
-                return line.split("=", 1)[1]
-    except FileNotFoundError:
-        pass
-    return None
-
-
 def write_config(data_dir: Path, settings: BrokerSettings) -> Path:
     """Write mosquitto.conf (and the LAN listener's password and ACL files); returns the conf path."""
     root = broker_dir(data_dir)
@@ -76,7 +66,7 @@ def write_config(data_dir: Path, settings: BrokerSettings) -> Path:
         lines, acl = [], ["# Written by the edge box: each device writes its own readings and reads its own answers.\n"]
         for device in devices:
             env = root / "devices" / f"{device}.env"
-            password = _password_of(env) or secrets.token_urlsafe(18)
+            password = read_password(env) or secrets.token_urlsafe(18)
             atomic_replace(env, f"EDGE_MQTT_USERNAME={device}\nEDGE_MQTT_PASSWORD={password}\n".encode(), mode=0o600)
             lines.append(f"{device}:{hash_password(password)}\n")
             acl.append(f"user {device}\ntopic write {TOPIC_ROOT}/{device}/+\ntopic read {TOPIC_ROOT}/{device}/errors\n\n")
