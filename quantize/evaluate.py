@@ -126,18 +126,18 @@ def wer(refs: list[str], hyps: list[str]) -> float:
 
 
 def _transcribe_all(model: str, compute_type: str, audio: list[np.ndarray], registry) -> tuple[list[str], float, float]:
-    from edge.backends.base import RuntimeSettings, get_backend
-    from edge.asr.whisper import SAMPLE_RATE  # noqa: F401  (same rate as the box)
-    from faster_whisper.feature_extractor import FeatureExtractor
+    """One plain 30 s Whisper decode per sentence (beam 5): the same for every compute type, so only it differs."""
     import ctranslate2
+    from faster_whisper.feature_extractor import FeatureExtractor
+    from tokenizers import Tokenizer
+
+    from edge.backends.base import RuntimeSettings, get_backend
 
     _, directory = registry.resolve(model)
     t0 = time.perf_counter()
     engine = get_backend("ctranslate2").load(directory, RuntimeSettings(compute_type=compute_type, threads=2))
     load_s = time.perf_counter() - t0
     fe = FeatureExtractor(feature_size=engine.n_mels)
-    from tokenizers import Tokenizer
-
     tok = Tokenizer.from_file(str(directory / "tokenizer.json"))
     prompt = ["<|startoftranscript|>"] + (["<|en|>", "<|transcribe|>"] if engine.is_multilingual else []) + \
         ["<|notimestamps|>"]
