@@ -35,14 +35,6 @@ def test_root_goes_to_live(client):
     assert response.status_code == 303 and response.headers["location"] == "/live"
 
 
-def test_drafts_page_does_not_pretend(client, box):
-    text = client.get("/drafts").text
-    assert "Drafts arrive with the drafts feature" in text
-    assert "No drafts stored." in text
-    box.store.add_bytes(b"draft text", kind="draft", name="first-draft.txt", mime="text/plain")
-    assert "first-draft.txt" in client.get("/drafts").text
-
-
 def test_sync_page_shows_what_is_waiting_and_that_the_box_is_not_paired(client, box):
     box.store.add_bytes(b"x" * 1500, kind="upload", name="a.png", mime="image/png")
     box.store.add_bytes(b"y" * 500, kind="note", name="b.txt", mime="text/plain")

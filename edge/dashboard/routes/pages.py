@@ -122,11 +122,6 @@ def upload(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
     return render(request, "upload.html", "upload", max_upload_mb=box.config.dashboard.max_upload_mb)
 
 
-@router.get("/drafts", dependencies=user_router_deps)
-def drafts(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
-    return render(request, "drafts.html", "drafts", drafts=box.store.list(kind="draft", limit=100))
-
-
 @router.get("/sync", dependencies=user_router_deps)
 def sync(request: Request, box: Box = Depends(get_box)) -> HTMLResponse:
     summaries = box.store.summaries()
