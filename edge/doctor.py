@@ -39,7 +39,7 @@ class Finding:
 
 @dataclass
 class Machine:
-    """Where the checks look; tests point it at a fake root."""
+    """Where the checks look; tests point it at a temporary directory."""
 
     root: Path = Path("/")
     run: Callable[[list[str]], str | None] = lambda argv: _run(argv)

@@ -165,11 +165,11 @@ def _greedy(words: list[str], width: int) -> list[str]:
 
 def _split(words: list[_Word]) -> list[list[_Word]]:
     """A sentence as the fewest cues that fit; among those, cuts after commas and at silences,
-    no stubs of fewer than MIN_WORDS words, and cues of similar length."""
+    no pieces of fewer than MIN_WORDS words, and cues of similar length."""
     n = len(words)
     if _fits(words) or n < 2:
         return [words]
-    stub_allowed = n < 2 * MIN_WORDS
+    short_allowed = n < 2 * MIN_WORDS
     longest = max(2, CUE_CHARS // 2)  # no cue of words holds more words than this
     best: list[tuple[float, int]] = [(0.0, 0)] + [(float("inf"), 0)] * n  # (cost, start of the last cue)
     for end in range(1, n + 1):
@@ -179,7 +179,7 @@ def _split(words: list[_Word]) -> list[list[_Word]]:
             piece = words[begin:end]
             if len(piece) > 1 and not _fits(piece):
                 continue
-            cost = best[begin][0] + _piece_cost(piece, last=end == n, stub_allowed=stub_allowed,
+            cost = best[begin][0] + _piece_cost(piece, last=end == n, short_allowed=short_allowed,
                                                  next_word=words[end] if end < n else None)
             if cost < best[end][0]:
                 best[end] = (cost, begin)
@@ -192,9 +192,9 @@ def _split(words: list[_Word]) -> list[list[_Word]]:
     return pieces[::-1]
 
 
-def _piece_cost(piece: Sequence[_Word], *, last: bool, stub_allowed: bool, next_word: _Word | None) -> float:
+def _piece_cost(piece: Sequence[_Word], *, last: bool, short_allowed: bool, next_word: _Word | None) -> float:
     cost = 10.0  # every extra cue costs more than any choice of where to cut
-    if len(piece) < MIN_WORDS and not stub_allowed:
+    if len(piece) < MIN_WORDS and not short_allowed:
         cost += 5.0
     if not last:
         if not piece[-1].ends_clause:

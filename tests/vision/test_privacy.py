@@ -8,8 +8,8 @@ import pytest
 from edge.vision.privacy import FaceBlurrer
 from tests.vision.media import text_picture
 
-skdata = pytest.importorskip("skimage.data")
-cv2 = pytest.importorskip("cv2")
+import cv2  # noqa: E402  (make test installs both; a missing one must fail, not skip)
+import skimage.data as skdata  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -90,7 +90,8 @@ def test_a_running_stream_stores_its_keyframes_and_screen_text(vision_box, av_cl
 
 
 def test_a_blurring_streams_snapshot_has_the_face_pixelated():
-    skdata = pytest.importorskip("skimage.data")
+    import skimage.data as skdata
+
     photo = np.ascontiguousarray(np.pad(skdata.astronaut(), ((0, 0), (64, 64), (0, 0))))  # 640 wide, like a frame
     plain, blurred = SnapshotBoard(), SnapshotBoard()
     plain.put("cam", photo, 1.0)
