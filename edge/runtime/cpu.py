@@ -1,7 +1,7 @@
 """CPU use measured over an interval, for the box and for this process.
 
 A single instantaneous read (psutil.cpu_percent(interval=None) right after
-another caller's) can say 0% while the box burns 160%. A background thread
+another caller's) can say 0% while the box burns 160%. The box monitor's thread
 samples the counters every couple of seconds; readers get the figure of the
 last whole interval. Process CPU is in percent of one core (200% = both cores
 of a 2-core box), as `top` shows it; machine CPU is in percent of all cores.
@@ -37,8 +37,6 @@ class CpuSampler:
         self.interval_s = interval_s
         self._process = psutil.Process(os.getpid())
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last = self._counters()
         self._reading: CpuReading | None = None
 
@@ -52,7 +50,7 @@ class CpuSampler:
         return time.monotonic(), busy, total, proc.user + proc.system
 
     def sample(self) -> CpuReading:
-        """Close the current interval (callers outside tests let the thread do this)."""
+        """Close the current interval (the box's monitor thread calls this every interval)."""
         now, busy, total, proc = self._counters()
         with self._lock:
             then, busy0, total0, proc0 = self._last
@@ -69,16 +67,3 @@ class CpuSampler:
         with self._lock:
             reading = self._reading
         return reading if reading is not None else self.sample()
-
-    def start(self) -> "CpuSampler":
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="cpu-sampler", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.sample()
