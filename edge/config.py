@@ -44,6 +44,9 @@ class StreamConfig(_Strict):
     language: str | None = None
     # This stream's glossary of names, added to the box-wide one (edge/asr/glossary.py).
     glossary: Path | None = None
+    # A second, English caption track of a non-English stream (Whisper's translate task, in the background;
+    # edge/asr/translation.py). Off by default: on the packaged Whisper base the translation is rough.
+    translate: bool = False
 
 
 class DashboardConfig(_Strict):

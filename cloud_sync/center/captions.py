@@ -7,6 +7,12 @@ assets (JSON lines, one per final: {"run", "seq", "text", "start", "end",
 crash), so lines are deduplicated by (stream, run, seq). Runs sort by their
 id, which sorts by creation time.
 
+A line with `"replaces": [seqs]` is the box's polished text of those finals
+(re-decoded in the background with the offline settings, sent a few seconds
+after them): the newsroom's view shows it in their place, at the position of
+the first final it replaces. `live=True` gives the finals as viewers saw
+them instead.
+
 Segment bodies come from the network: every line is checked, a bad line is
 skipped and counted in the log, and nothing in a body can stop the listing.
 """
@@ -28,6 +34,7 @@ log = logging.getLogger("cloud_sync.center.captions")
 MAX_SEGMENT_BYTES = 4 << 20  # a segment holds at most ~30 s of text; anything bigger is not one
 MAX_LINE_BYTES = 64 << 10
 MAX_TEXT_CHARS = 10_000
+MAX_REPLACES = 2000  # a polished window is at most ~30 s of speech: a few dozen finals
 
 
 def _number(v: Any) -> bool:
@@ -54,12 +61,25 @@ def parse_line(raw: bytes, run: str | None) -> dict[str, Any] | None:
     wall = rec.get("wall_start")
     if wall is not None and not _number(wall):
         return None
-    return {"run": rec["run"], "seq": seq, "text": text, "start": float(rec["start"]), "end": float(rec["end"]),
-            "wall_start": None if wall is None else float(wall)}
+    out = {"run": rec["run"], "seq": seq, "text": text, "start": float(rec["start"]), "end": float(rec["end"]),
+           "wall_start": None if wall is None else float(wall)}
+    if "replaces" in rec:
+        replaces = rec["replaces"]
+        # Only earlier finals of the same run can be replaced (a polished record is stored after them).
+        if (not isinstance(replaces, list) or not 0 < len(replaces) <= MAX_REPLACES
+                or any(type(r) is not int or not 0 <= r < seq for r in replaces)):
+            return None
+        out["replaces"] = sorted(set(replaces))
+    return out
 
 
-def caption_lines(index: Index, storage: FileStorage, box: str, stream: str | None = None) -> Iterator[dict[str, Any]]:
-    """{"box", "stream", "run", "text", "start", "end", "wall_start"} per caption final, by stream, run and seq."""
+def caption_lines(index: Index, storage: FileStorage, box: str, stream: str | None = None, *,
+                  live: bool = False) -> Iterator[dict[str, Any]]:
+    """{"box", "stream", "run", "text", "start", "end", "wall_start"} per caption, by stream, run and seq.
+
+    Polished text takes the place of the finals it replaces (its line also has
+    "polished": true and "replaces"); with `live`, the finals as they were shown.
+    """
     finals: dict[tuple[str, str, int], dict[str, Any]] = {}
     for a in index.assets():
         if a["box"] != box or a["kind"] != "caption_segment" or (stream is not None and a["stream"] != stream):
@@ -91,6 +111,18 @@ def caption_lines(index: Index, storage: FileStorage, box: str, stream: str | No
             finals.setdefault((a["stream"], rec["run"], rec["seq"]), rec)  # the first copy of a final wins
         if bad:
             log.warning("caption segment %s: %d lines are not caption finals and were skipped", where, bad)
+    polished = {key: rec for key, rec in finals.items() if "replaces" in rec}
+    for key in polished:
+        del finals[key]
+    if not live:
+        for (s, run, _seq), rec in polished.items():
+            if rec["text"].strip():  # a polished window that heard nothing leaves the live text
+                for seq in rec["replaces"]:
+                    finals.pop((s, run, seq), None)
+                finals[(s, run, rec["replaces"][0])] = rec  # at the place of the first final it replaces
     for (s, run, _seq), rec in sorted(finals.items(), key=lambda kv: kv[0]):
-        yield {"box": box, "stream": s, "run": run, "text": rec["text"], "start": rec["start"], "end": rec["end"],
-               "wall_start": rec["wall_start"]}
+        line = {"box": box, "stream": s, "run": run, "text": rec["text"], "start": rec["start"], "end": rec["end"],
+                "wall_start": rec["wall_start"]}
+        if "replaces" in rec:
+            line.update(polished=True, replaces=rec["replaces"])
+        yield line

@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--stream", help="only this stream")
     c.add_argument("--json", action="store_true", help='JSON lines {"box", "stream", "run", "text", "start", "end", '
                    '"wall_start"}')
+    c.add_argument("--live", action="store_true",
+                   help="the finals as viewers saw them (default: the box's polished text in their place)")
     q = command("search", _search, "Search what every box sent: captions, transcripts, notes, uploads, drafts, tags.")
     q.add_argument("query", help="words or a phrase")
     q.add_argument("--limit", type=int, default=10)
@@ -299,7 +301,7 @@ def _captions(args: argparse.Namespace) -> int:
     index = Index(paths.index)
     try:
         storage = open_storage(paths)
-        for line in caption_lines(index, storage, args.box, args.stream):
+        for line in caption_lines(index, storage, args.box, args.stream, live=args.live):
             if args.json:
                 print(json.dumps(line, ensure_ascii=False), flush=False)
             else:

@@ -47,8 +47,8 @@ LINK_SLACK_S = 0.35  # finals end up to the VAD's padding after the audio handed
 MAX_CONTEXT_TOKENS = 96
 
 
-def done_cursor(run_id: str) -> str:
-    return f"polish-done:{run_id}"
+def done_cursor(run_id: str, name: str = "polish") -> str:
+    return f"{name}-done:{run_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +79,15 @@ class _Window:
 
 
 class Polisher:
-    """Re-decodes closed speech in the background and stores `polished` records."""
+    """Re-decodes closed speech in the background and stores `polished` records.
+
+    The same machinery, with another Whisper task and record type, makes the
+    English translation track (edge/asr/translation.py).
+    """
 
     name = "polish"
+    record_type = POLISHED
+    task = "transcribe"
 
     def __init__(
         self,
@@ -95,6 +101,8 @@ class Polisher:
         idle_s: float = IDLE_S,
         priority: Priority = Priority.TAGGING,
     ) -> None:
+        self._current: str | None = None  # the run of the window being decoded now
+        self._stopped = False
         self._store = store
         self._engine = engine
         self._settings = settings
@@ -119,7 +127,13 @@ class Polisher:
 
     # -- what the streams call ------------------------------------------------------
 
+    def wants(self, speech: ClosedSpeech) -> bool:
+        """Whether this speech is worth a re-decode (the translator skips English)."""
+        return True
+
     def submit(self, speech: ClosedSpeech) -> None:
+        if not self.wants(speech):
+            return
         with self._cv:
             window = self._open.get(speech.run)
             if window is not None and window.seconds + len(speech.audio) / SAMPLE_RATE + MAX_GAP_S > WINDOW_S:
@@ -145,7 +159,7 @@ class Polisher:
     # -- the worker ---------------------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="polish", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -154,6 +168,16 @@ class Polisher:
             self._cv.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        with self._cv:
+            self._stopped = True  # what is left keeps its live text: nothing waits for it any more
+
+    def pending(self, run_id: str) -> bool:
+        """Whether this run still has speech waiting or being decoded here (its tracks should wait)."""
+        with self._cv:
+            if self._stopped or self._thread is None:
+                return False
+            return (run_id in self._runs or run_id in self._open or self._current == run_id
+                    or any(w.run == run_id for w in self._ready))
 
     def drain(self, timeout: float = 120.0) -> bool:
         """Wait until every submitted window (open ones too) is polished; True if it finished in time."""
@@ -180,14 +204,16 @@ class Polisher:
                     return
                 window = self._ready.popleft()
                 self._busy = True
+                self._current = window.run
             try:
                 self.polish(window)
             except Exception:  # one bad window must not stop polishing; its live text stays
                 self.errors += 1
-                log.exception("polishing a window of run %s failed; its live captions stay", window.run)
+                log.exception("%s: a window of run %s failed; its live captions stay", self.name, window.run)
             finally:
                 with self._cv:
                     self._busy = False
+                    self._current = None
                     self._cv.notify_all()
 
     def _promote_idle(self) -> None:
@@ -218,8 +244,8 @@ class Polisher:
             if dropped.last:  # keep the run's end marker
                 self._ready.appendleft(_Window(dropped.run, last=True))
                 break
-            log.warning("polishing is %.0f s behind: %.0f s of run %s keep their live text",
-                        backlog, dropped.seconds, dropped.run)
+            log.warning("%s is %.0f s behind: %.0f s of run %s are skipped (the live text stays)",
+                        self.name, backlog, dropped.seconds, dropped.run)
 
     # -- one window -------------------------------------------------------------------
 
@@ -229,7 +255,7 @@ class Polisher:
         if window.parts:
             record = self._polish_parts(window)
         if window.last:
-            self._store.set_cursor(done_cursor(window.run), 1)
+            self._store.set_cursor(done_cursor(window.run, self.name), 1)
             self._context.pop(window.run, None)
             self._linked.pop(window.run, None)
         return record
@@ -239,17 +265,27 @@ class Polisher:
         first = parts[0]
         audio = pack(parts)
         language = first.language
-        sot = self._engine.sot_sequence(language)[:-1] if language else None
+        sot = self._engine.sot_sequence(language, self.task)[:-1] if language else None
         result = self._engine.decode_window(
             audio, self._settings, previous=self._context.get(window.run), context=self._bias_for(first.stream),
             sot_sequence=sot, priority=self._priority)
         self._context[window.run] = (self._context.get(window.run, []) + result.tokens)[-MAX_CONTEXT_TOKENS:]
-        text = "".join(s.text for s in result.segments).strip()
+        glossary = self._glossary_for(first.stream)
+        to_stream = stream_time(parts)
+        # Whisper's own segment times, back in stream time: the run's track times its cues by them.
+        cues = []
+        for seg in result.segments:
+            piece = seg.text.strip()
+            if piece and glossary is not None:
+                piece = glossary.correct(piece)
+            if piece:
+                cues.append([round(to_stream(seg.start), 3), round(max(to_stream(seg.end), to_stream(seg.start)), 3),
+                             piece])
+        text = ""
+        for _, _, piece in cues:
+            text = join_text(text, piece)
         if not text:
             return None  # dropped as silence or a loop: the live text stays
-        glossary = self._glossary_for(first.stream)
-        if glossary is not None and text:
-            text = glossary.correct(text)
         run = self._store.records.run(window.run)
         end = parts[-1].end
         captions = [r for r in self._store.records.read(run=window.run, after=self._linked.get(window.run, 0),
@@ -258,13 +294,17 @@ class Polisher:
         if not captions:
             return None  # the live pass heard nothing here either; nothing to replace
         self._linked[window.run] = captions[-1].seq
-        data = {"replaces": [r.seq for r in captions], "language": language or captions[0].data.get("language")}
-        row = (POLISHED, run.id, run.stream, captions[0].start, max(c.end for c in captions),
+        data = self.record_data([r.seq for r in captions], language or captions[0].data.get("language"))
+        data["cues"] = cues
+        row = (self.record_type, run.id, run.stream, captions[0].start, max(c.end for c in captions),
                run.wall(captions[0].start), run.wall(max(c.end for c in captions)), text,
                json.dumps({k: v for k, v in data.items() if v is not None}))
         (record,) = self._store.records.append([row])
         self.polished += 1
         return record
+
+    def record_data(self, seqs: list[int], language: str | None) -> dict:
+        return {"replaces": seqs, "language": language}
 
 
 def pack(parts: list[ClosedSpeech]) -> np.ndarray:
@@ -276,6 +316,27 @@ def pack(parts: list[ClosedSpeech]) -> np.ndarray:
             pieces.append(np.zeros(int(gap * SAMPLE_RATE), np.float32))
         pieces.append(p.audio.astype(np.float32, copy=False))
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+
+
+def stream_time(parts: list[ClosedSpeech]) -> Callable[[float], float]:
+    """Maps a time in the packed window (see `pack`) back to stream seconds; a time in a gap goes to the next part."""
+    spans = []  # (packed start, packed end, stream start) per part
+    at = 0.0
+    for i, p in enumerate(parts):
+        if i:
+            at += int(min(MAX_GAP_S, max(0.0, p.start - parts[i - 1].end)) * SAMPLE_RATE) / SAMPLE_RATE
+        length = len(p.audio) / SAMPLE_RATE
+        spans.append((at, at + length, p.start))
+        at += length
+
+    def convert(t: float) -> float:
+        for begin, end, start in spans:
+            if t <= end:
+                return start + max(0.0, t - begin)
+        begin, end, start = spans[-1]
+        return start + (end - begin)
+
+    return convert
 
 
 # -- for the readers of a run (caption track, transcript, newsroom) -----------------------
@@ -309,6 +370,6 @@ def read_best(store, run_id: str) -> list[Record]:
     return best_records(store.records.read(run=run_id, type=None, limit=None))
 
 
-def polish_complete(store, run_id: str) -> bool:
+def polish_complete(store, run_id: str, name: str = "polish") -> bool:
     """True once a closed run's last window has been polished (or skipped)."""
-    return store.cursor(done_cursor(run_id)) > 0
+    return store.cursor(done_cursor(run_id, name)) > 0

@@ -16,6 +16,7 @@ import psutil
 
 from edge.asr.models import SpeechModels
 from edge.asr.options import BoxCaptions
+from edge.asr.translation import translator_for, with_translation
 from edge.config import BoxConfig
 from edge.profiles import Profile, load_profile
 import logging
@@ -54,6 +55,7 @@ class Box:
     syncer: Any = None  # cloud_sync.Syncer once the box is paired with a center
     embedder: Any = None  # edge.tagging.embeddings.Embedder: tags and semantic search (None: full-text only)
     captions: Any = None  # edge.asr.options.BoxCaptions: languages, glossaries, the polisher
+    translator: Any = None  # edge.asr.translation.Translator when a stream asks for an English track
     sensors: Any = None  # edge.ingest.mqtt_service.SensorService once start_sensors() ran
     drafts: Any = None  # edge.drafts.postprocess.DraftService: first drafts, by itself and on request
 
@@ -97,8 +99,16 @@ class Box:
         tracks = TrackBuilder(store, provenance=caption_provenance(models))
         vision = Vision(profile.vision, scheduler=scheduler, profile=profile.name)
         captions = BoxCaptions(config, data_dir, models, store)
+        try:
+            translator, translated = translator_for(config, models, store)  # refused here when impossible
+        except BaseException:
+            store.close()
+            raise
+        background = [p for p in (captions.polisher, translator) if p is not None]
+        tracks.pending = lambda run_id: any(p.pending(run_id) for p in background)  # tracks wait for re-decodes
         supervisor = Supervisor(models, store, bus, state_file=data_dir / "streams.json", tracks=tracks,
-                                vision=vision, caption_options=captions.options_for,
+                                vision=vision,
+                                caption_options=with_translation(captions.options_for, translator, translated),
                                 record_audio=config.store.record_audio)
         post = PostProcessorLoop([tracks, CaptionSegmenter(store), SensorSeriesWriter(store)],
                                  interval_s=config.sync.caption_segment_s)
@@ -107,7 +117,7 @@ class Box:
             post.processors.append(TaggingPostProcessor(store, embedder, scheduler))
         psutil.cpu_percent(interval=None)  # primes the counter: the first reading is always 0
         box = cls(data_dir, config, profile, store, bus, models, supervisor, scheduler=scheduler, post=post,
-                  embedder=embedder, captions=captions)
+                  embedder=embedder, captions=captions, translator=translator)
         box.drafts = _draft_service(box)
         return box
 
@@ -118,6 +128,8 @@ class Box:
             self.drafts.start()  # its own thread: a draft takes tens of seconds, caption segments must not wait
         if self.captions is not None:
             self.captions.start()  # the polished transcript, re-decoded in the background class
+        if self.translator is not None:
+            self.translator.start()  # the English track of the streams that ask, also in the background class
         threading.Thread(target=self._collect_garbage, name="blob-gc", daemon=True).start()
 
     def _collect_garbage(self) -> None:
@@ -199,6 +211,8 @@ class Box:
         self.supervisor.stop_all()
         if self.captions is not None:
             self.captions.stop()
+        if self.translator is not None:
+            self.translator.stop()
         if self.sensors is not None:
             self.sensors.stop()  # every accepted reading stored before the post-processors' last step
         if self.drafts is not None:

@@ -5,6 +5,12 @@ A post-processor over the caption records after its cursor. Every step
 `caption_segment` asset (JSON lines), queued for sync with the highest
 priority; the cursor moves in the same transaction, so after a crash the
 next segment starts exactly where the last stored one ended.
+
+Polished records (edge/asr/polish.py) go out the same way, a few seconds
+after the finals they replace: their line carries `"replaces": [seqs]`, and
+the center shows the polished text in place of those finals
+(cloud_sync/center/captions.py). A resent line is the same line again, so
+the center's view stays free of duplicates.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import json
 from itertools import groupby
 
 from edge.store import AssetStore, Record
+from edge.store.records import CAPTION, POLISHED
 
 SEGMENT_MIME = "application/x-ndjson"
 MAX_RECORDS = 2000  # per step: a long backlog (after a link or process outage) goes out in pieces
@@ -20,8 +27,11 @@ MAX_RECORDS = 2000  # per step: a long backlog (after a link or process outage) 
 
 def segment_line(r: Record) -> dict:
     """One line of a segment: what the center needs to show a final in order (see `edge-center captions`)."""
-    return {"run": r.run, "seq": r.seq, "text": r.text, "start": round(r.start, 3), "end": round(r.end, 3),
+    line = {"run": r.run, "seq": r.seq, "text": r.text, "start": round(r.start, 3), "end": round(r.end, 3),
             "wall_start": round(r.wall_start, 3), "wall_end": round(r.wall_end, 3)}
+    if r.type == POLISHED:
+        line["replaces"] = list(r.data.get("replaces", []))
+    return line
 
 
 class CaptionSegmenter:
@@ -32,7 +42,7 @@ class CaptionSegmenter:
 
     def step(self) -> int:
         after = self._store.cursor(self.name)
-        records = self._store.records.read(after=after, limit=MAX_RECORDS)
+        records = self._store.records.read(after=after, type=(CAPTION, POLISHED), limit=MAX_RECORDS)
         made = 0
         # Consecutive records of one run make one segment; the cursor ends at that segment's last seq.
         for run_id, group in groupby(records, key=lambda r: r.run):

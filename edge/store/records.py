@@ -30,6 +30,7 @@ TAGS = "tags"  # topics, keywords and entities of a window of records: data = {t
 OCR = "ocr"  # on-screen text over a time range (edge/vision/): data = {box, score, keyframe}
 QUOTE_MARK = "quote_mark"  # a crew marked a caption as a quote: data = {caption_seq, text, by}
 POLISHED = "polished"  # a re-decode of closed speech with the offline settings: data = {replaces: [caption seqs], language}
+TRANSLATION = "translation"  # closed speech re-decoded as English (Whisper's translate task): data = {source: [caption seqs], language: "en", from, cues}
 _RUN_COLUMNS = "id, stream, source, live, opened_at, origin, closed_at, close_reason, tracks_built"
 _RECORD_COLUMNS = 'seq, type, run, stream, start, "end", wall_start, wall_end, text, data'
 
