@@ -89,6 +89,12 @@ class StreamingSettings(_Strict):
     # The first words of an utterance are guessed from too little audio; commit
     # nothing before this much of it has been heard.
     min_commit_audio_s: float = Field(default=2.5, ge=0, le=10)
+    # Audio context (edge/asr/streaming.py): up to this many seconds of the
+    # stream's previous utterances are decoded before the utterance, their
+    # committed text forced as the decoder's prefix, so the model hears each
+    # word with its neighbours as in a 30 s window. 0: the utterance alone.
+    final_context_s: float = Field(default=0.0, ge=0, le=25)
+    partial_context_s: float = Field(default=0.0, ge=0, le=25)
     partial: DecodeSettings = DecodeSettings(beam_size=5)
     final: DecodeSettings = DecodeSettings()
 

@@ -10,6 +10,13 @@ Commit policy, per utterance (speech between two VAD pauses):
 - when the VAD hears the pause, the rest is decoded once more with the
   accurate settings, again continuing after the committed tokens, and emitted
   as the utterance's last `final`.
+With audio context (`final_context_s`, `partial_context_s`), the decode
+window starts with the stream's previous utterances (whole ones, up to that
+many seconds, in the same language) and their committed text is forced
+before the utterance's own prefix: the model hears each word with its
+neighbours, as in the offline 30 s window, yet only the utterance's new
+tokens are generated (the prefix is teacher-forced, as in whisper_streaming's
+buffer). Alignment for commits still uses the utterance alone.
 Committed tokens are the decoder's forced prefix, so finals are never revised
 and never repeated. Without `live`, only the accurate offline pass runs: one
 decode per utterance, or, when the offline settings ask for Whisper's full
@@ -31,7 +38,7 @@ import numpy as np
 from edge.asr.offline import WindowPacker
 from edge.asr.options import CaptionOptions, StreamOptions
 from edge.asr.vad import FRAME_S, SileroVad, SpeechSegmenter, VadFrame
-from edge.asr.whisper import MAX_PREVIOUS_TOKENS, MAX_WINDOW_PREVIOUS, WhisperEngine, Word
+from edge.asr.whisper import MAX_LENGTH, MAX_PREVIOUS_TOKENS, MAX_SAMPLES, MAX_WINDOW_PREVIOUS, WhisperEngine, Word
 from edge.events import SAMPLE_RATE, AudioChunk, CaptionEvent
 from edge.profiles import AsrSettings, DecodeSettings, VadSettings
 
@@ -68,6 +75,24 @@ def pace_realtime(chunks: Iterable[AudioChunk], clock: StreamClock, slice_s: flo
             if delay > 0:
                 time.sleep(delay)
             yield piece
+
+
+@dataclass(frozen=True, slots=True)
+class _Heard:
+    """A closed utterance kept as context: its audio and the tokens committed for it."""
+
+    audio: np.ndarray
+    tokens: tuple[int, ...]
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """What one decode gets: audio, forced prefix and earlier text."""
+
+    audio: np.ndarray
+    prefix: list[int]
+    previous: list[int] | None
 
 
 @dataclass
@@ -122,6 +147,7 @@ class CaptionStream:
         self._preroll: deque[VadFrame] = deque(maxlen=max(1, round(vad_settings.pad_s / FRAME_S)))
         self._utt: _Utterance | None = None
         self._history: list[int] = []  # tokens of this stream's recent finals
+        self._heard: deque[_Heard] = deque()  # recent utterances, newest last, for audio context
         self._partial_every = max(1, round(asr.streaming.partial_interval_s / FRAME_S))
         self._max_frames = round(vad_settings.max_utterance_s / FRAME_S)
         self._min_silence_frames = max(1, round(vad_settings.min_silence_s / FRAME_S))
@@ -194,13 +220,43 @@ class CaptionStream:
     def _previous(self, settings: DecodeSettings) -> list[int] | None:
         return self._history if settings.condition_on_previous else None
 
+    def _window(self, utt: _Utterance, audio: np.ndarray, settings: DecodeSettings, context_s: float) -> _Window:
+        """The utterance's decode window, led by as many whole previous utterances as fit in `context_s`."""
+        previous = self._previous(settings)
+        pad = settings.context_pad_s or 0.0
+        # The encoder sees at most 30 s: context gives way to the utterance and its padding.
+        budget = min(context_s * SAMPLE_RATE, MAX_SAMPLES - len(audio) - pad * SAMPLE_RATE)
+        used: list[_Heard] = []
+        total = 0
+        for heard in reversed(self._heard):
+            if heard.language != utt.language or total + len(heard.audio) > budget:
+                break
+            used.append(heard)
+            total += len(heard.audio)
+        if not used:
+            return _Window(audio, list(utt.committed), previous)
+        used.reverse()
+        forced = [t for h in used for t in h.tokens]
+        if previous is not None:
+            # The context's text is the tail of the history: given once, as the prefix.
+            if previous[len(previous) - len(forced):] == forced:
+                previous = previous[: len(previous) - len(forced)]
+            elif forced[len(forced) - len(previous):] == previous:
+                previous = []
+            duration = (total + len(audio)) / SAMPLE_RATE
+            prompt = 4 + len(forced) + len(utt.committed) + int(duration * settings.max_tokens_per_s) + 6
+            room = max(0, MAX_LENGTH - prompt - len(self._opts.bias or []) - 1)
+            previous = previous[len(previous) - min(room, MAX_PREVIOUS_TOKENS, len(previous)):]
+        return _Window(np.concatenate([h.audio for h in used] + [audio]), forced + list(utt.committed), previous)
+
     def _partial(self, utt: _Utterance) -> Iterator[CaptionEvent]:
         streaming = self._asr.streaming
         audio = utt.audio()
         utt.decoded_frames = len(utt.frames)
-        decoded = self._engine.decode(audio, streaming.partial, prefix=utt.committed,
-                                      previous=self._previous(streaming.partial), urgent=False,
-                                      **self._opts.decode_args(utt))
+        args = self._opts.decode_args(utt)
+        window = self._window(utt, audio, streaming.partial, streaming.partial_context_s)
+        decoded = self._engine.decode(window.audio, streaming.partial, prefix=window.prefix,
+                                      previous=window.previous, urgent=False, **args)
         self._opts.observe(utt, decoded)
         words = self._engine.words(decoded.tokens)
         utt.history.append(words)
@@ -250,13 +306,29 @@ class CaptionStream:
             yield from self._pack(utt.audio(frames), utt.start)
             return
         settings = self._asr.streaming.final if self._live else self._asr.offline
-        decoded = self._engine.decode(utt.audio(frames), settings, prefix=utt.committed, previous=self._previous(settings),
-                                      **self._opts.decode_args(utt))
+        audio = utt.audio(frames)
+        args = self._opts.decode_args(utt)
+        context_s = self._asr.streaming.final_context_s if self._live else 0.0
+        window = self._window(utt, audio, settings, context_s)
+        decoded = self._engine.decode(window.audio, settings, prefix=window.prefix, previous=window.previous, **args)
         self._opts.observe(utt, decoded)
         start = utt.committed_until if utt.committed_until is not None else utt.speech_start
         self._history = (self._history + utt.committed + decoded.tokens)[-MAX_PREVIOUS_TOKENS:]
+        self._remember(audio, utt.committed + decoded.tokens, utt.language)
         if decoded.text.strip():
             yield self._event("final", decoded.text, start, max(start, speech_end))
+
+    def _remember(self, audio: np.ndarray, tokens: list[int], language: str | None) -> None:
+        streaming = self._asr.streaming
+        keep = max(streaming.final_context_s, streaming.partial_context_s) * SAMPLE_RATE
+        if not keep or not self._live:
+            return
+        if not tokens:
+            # Audio without committed text cannot be forced as a prefix; it is left out of the context.
+            return
+        self._heard.append(_Heard(audio, tuple(tokens), language))
+        while sum(len(h.audio) for h in self._heard) > keep:
+            self._heard.popleft()
 
     def _pack(self, audio: np.ndarray, start: float) -> Iterator[CaptionEvent]:
         assert self._packer is not None
