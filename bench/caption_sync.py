@@ -64,7 +64,8 @@ def _poll(center: Path, port: int) -> dict:
         now = time.monotonic()
         for c in api.get("/api/captions", params={"stream": "cam"}).json()["captions"]:
             at_box.setdefault((c["run"], round(c["start"], 2)), now)
-        lines = _run("edge-center", "captions", "--data", str(center), "--box", "bench-box", "--json").splitlines()
+        lines = _run("edge-center", "captions", "--data", str(center), "--box", "bench-box", "--json",
+                     "--live").splitlines()  # the finals as shown: polished text replaces them later
         now = time.monotonic()
         for c in map(json.loads, lines):
             at_center.setdefault((c["run"], round(c["start"], 2)), now)
