@@ -6,9 +6,12 @@
     python -m quantize int4 SRC.onnx OUT.onnx                weight-only int4 (MatMulNBits)
     python -m quantize register --model BASE --method M --name NEW   build, evaluate, gate, add to models/
     python -m quantize eval --profile P [--record]           measure every model setting a profile uses
-    python -m quantize distill --out student.npz             the topic tagger's student
+    python -m quantize distill --out student.npz             the topic tagger's student (kept only if it passes)
+    python -m quantize distill --speed student.npz           its sentences/s beside the teacher's (a timing)
     python -m quantize report [--json]                       every measured variant per device profile
     python -m quantize tensorrt SRC.onnx OUT.engine          (Jetson only) FP16 TensorRT engine
+    python -m quantize tensorrt SRC.onnx OUT.engine --precision int8 --calibration SET.npz
+    python -m quantize calibration-set OUT.npz               the embedder's INT8 calibration batches
 """
 
 from __future__ import annotations
@@ -48,11 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--only", choices=["asr", "vad", "embeddings", "llm", "ocr"], action="append")
     d = sub.add_parser("distill", help="train the topic tagger's student on the teacher's soft labels")
     d.add_argument("--out", type=Path, default=Path("build/quantize/tagger-student.npz"))
+    d.add_argument("--speed", type=Path, metavar="STUDENT", help="time a trained student against the teacher")
     rp = sub.add_parser("report", help="every measured variant per device profile")
     rp.add_argument("--json", action="store_true")
-    t = sub.add_parser("tensorrt", help="FP16 TensorRT engine from ONNX (Jetson only)")
+    t = sub.add_parser("tensorrt", help="FP16 or calibrated INT8 TensorRT engine from ONNX (Jetson only)")
     t.add_argument("src", type=Path)
     t.add_argument("out", type=Path)
+    t.add_argument("--precision", choices=["fp16", "int8"], default="fp16")
+    t.add_argument("--calibration", type=Path, help="int8: calibration set (python -m quantize calibration-set)")
+    t.add_argument("--batch-size", type=int, default=8)
+    c = sub.add_parser("calibration-set", help="INT8 calibration batches for the sentence embedder (numpy .npz)")
+    c.add_argument("out", type=Path)
+    c.add_argument("--seq-len", type=int, default=64)
     args = p.parse_args(argv)
     command = "python -m quantize " + " ".join(shlex.quote(a) for a in argv)
     try:
@@ -88,10 +98,22 @@ def _run(args: argparse.Namespace, command: str) -> int:
     elif args.command == "eval":
         return _eval(args, command)
     elif args.command == "distill":
-        from quantize.distill import distill
+        from quantize.distill import distill, speed
 
+        if args.speed:
+            print(json.dumps(speed(args.speed), indent=1))
+            return 0
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        print(json.dumps(distill(args.out), indent=1))
+        result = distill(args.out)
+        print(json.dumps(result, indent=1))
+        if not result["passed"]:
+            print(f"refused: {result['gate']}, short by {result['short_by_points']} points; "
+                  f"nothing written to {args.out}", file=sys.stderr)
+            return 1
+    elif args.command == "calibration-set":
+        from quantize.tensorrt import embedder_calibration_set
+
+        print(f"wrote {embedder_calibration_set(args.out, seq_len=args.seq_len)}")
     elif args.command == "report":
         from quantize.report import main as report
 
@@ -100,7 +122,12 @@ def _run(args: argparse.Namespace, command: str) -> int:
         from quantize.tensorrt import TensorRTUnavailable, build_engine
 
         try:
-            print(f"wrote {build_engine(args.src, args.out)}")
+            built = build_engine(args.src, args.out, precision=args.precision, calibration=args.calibration,
+                                 batch_size=args.batch_size)
+            print(f"wrote {built}")
+        except ValueError as exc:
+            print(f"quantize: error: {exc}", file=sys.stderr)
+            return 2
         except TensorRTUnavailable as exc:
             print(f"skipped: {exc}", file=sys.stderr)
             return 0

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Protocol
@@ -40,6 +41,8 @@ class RuntimeSettings:
     compute_type: str = "default"
     threads: int = 1
     execution_providers: tuple[str, ...] = ()
+    # Per provider, its ONNX Runtime options (TensorRT: engine cache, fp16/int8), from the profile.
+    provider_options: Mapping[str, Mapping[str, str | int | bool]] = field(default_factory=dict)
     # The arithmetic precision a graph engine must run in. Stated, never left to
     # the engine: OpenVINO's CPU plugin silently picks bf16 on CPUs with AMX or
     # AVX-512 BF16, which moved Silero VAD probabilities by up to 0.14, so the

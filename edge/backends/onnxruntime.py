@@ -25,6 +25,24 @@ class OrtSession:
         return dict(zip(self._outputs, self._session.run(self._outputs, inputs)))
 
 
+def providers(settings: RuntimeSettings) -> list[str | tuple[str, dict]]:
+    """ONNX Runtime's providers argument: a name, or (name, options) where the profile gives options."""
+    wanted = list(settings.execution_providers) or ["CPUExecutionProvider"]
+    stray = set(settings.provider_options) - set(wanted)
+    if stray:
+        raise ModelError(f"provider_options name {', '.join(sorted(stray))}, which execution_providers does not list",
+                         "add the provider to execution_providers or remove its options")
+    for options in settings.provider_options.values():
+        cache = options.get("trt_engine_cache_path")
+        if cache and options.get("trt_engine_cache_enable"):
+            try:
+                Path(str(cache)).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ModelError(f"TensorRT engine cache {cache} cannot be created: {exc}",
+                                 "set trt_engine_cache_path to a directory the box may write") from None
+    return [(p, dict(settings.provider_options[p])) if p in settings.provider_options else p for p in wanted]
+
+
 @register
 class OnnxRuntimeBackend(Backend):
     key = "onnxruntime"
@@ -39,6 +57,7 @@ class OnnxRuntimeBackend(Backend):
                 f"(available: {', '.join(sorted(available))})",
                 "install the matching onnxruntime build (onnxruntime-gpu for CUDA/TensorRT) or pick another profile",
             )
+        chosen = providers(settings)
         opts = ort.SessionOptions()
         # Small models on a 2-core box: one intra-op thread each lets several
         # streams run side by side instead of fighting over both cores.
@@ -46,7 +65,7 @@ class OnnxRuntimeBackend(Backend):
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            session = ort.InferenceSession(str(model_path), sess_options=opts, providers=wanted)
+            session = ort.InferenceSession(str(model_path), sess_options=opts, providers=chosen)
         except Exception as exc:  # ORT raises its own untyped errors for bad graphs
             raise ModelError(f"ONNX Runtime cannot load {model_path}: {exc}", "re-provision the model") from None
         return OrtSession(session)

@@ -16,7 +16,6 @@ from edge.errors import ConfigError
 from edge.profiles import load_profile
 from edge.registry import Registry
 from edge.tagging.embeddings import Embedder, EmbedderChoice
-from quantize.distill import Student, features, train
 from quantize.gates import GATES
 from quantize.register import GateRefused, register
 
@@ -85,25 +84,3 @@ def test_report_json_lists_rows_with_the_documented_fields():
     for r in used:
         assert {"task", "variant", "profile", "size_mb", "quality"} <= set(r)
         assert r["latency_ms"] is not None or r["tokens_per_s"] is not None
-
-
-def test_tensorrt_is_skipped_with_a_reason_where_it_is_not_installed(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "quantize", "tensorrt", "x.onnx", str(tmp_path / "x.engine")],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and "TensorRT is not installed" in out.stderr
-    assert not (tmp_path / "x.engine").exists()
-
-
-def test_the_student_learns_the_teachers_soft_labels():
-    texts = ["the striker scored a goal", "the match ended in a draw", "rain and wind tonight",
-             "snow and frost tomorrow"] * 5
-    soft = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.2, 0.8]] * 5, dtype=np.float32)
-    student = train(texts, soft, ["sport", "weather"], epochs=10)
-    assert student.best(["a late goal won the match", "heavy rain and snow"]) == ["sport", "weather"]
-    assert len(features("a b")) == 3  # two words and one bigram
-
-
-def test_a_student_survives_a_save_and_load(tmp_path):
-    s = Student(np.ones((1 << 15, 2), np.float32), np.zeros(2, np.float32), ["a", "b"])
-    loaded = Student.load(s.save(tmp_path / "s.npz"))
-    assert loaded.codes == ["a", "b"] and loaded.weights.dtype == np.float32
