@@ -264,7 +264,9 @@ class Polisher:
         parts = window.parts
         first = parts[0]
         audio = pack(parts)
-        language = first.language
+        language = self.language_for(first, audio)
+        if not self.decodes(language):
+            return None
         sot = self._engine.sot_sequence(language, self.task)[:-1] if language else None
         result = self._engine.decode_window(
             audio, self._settings, previous=self._context.get(window.run), context=self._bias_for(first.stream),
@@ -302,6 +304,13 @@ class Polisher:
         (record,) = self._store.records.append([row])
         self.polished += 1
         return record
+
+    def language_for(self, first: ClosedSpeech, audio: np.ndarray) -> str | None:
+        """The language to decode a window in: the stream's, as its live captions had it."""
+        return first.language
+
+    def decodes(self, language: str | None) -> bool:
+        return True
 
     def record_data(self, seqs: list[int], language: str | None) -> dict:
         return {"replaces": seqs, "language": language}

@@ -20,6 +20,9 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
+from edge.asr.language import AUTO
 from edge.asr.polish import ClosedSpeech, Polisher, polish_complete
 from edge.errors import ConfigError
 from edge.store.records import TRANSLATION, Record
@@ -41,8 +44,16 @@ class Translator(Polisher):
         super().__init__(store, engine, settings, **kwargs)
 
     def wants(self, speech: ClosedSpeech) -> bool:
-        # Unknown (not detected yet) or English speech has nothing to translate: its live text is English.
-        return speech.language not in (None, "en", "auto")
+        return speech.language != "en"  # English speech has nothing to translate: its live text is English
+
+    def language_for(self, first: ClosedSpeech, audio: np.ndarray) -> str | None:
+        # A file captioned in packed windows hands its speech over before the language is known: detect it here.
+        if first.language in (None, AUTO):
+            return self._engine.detect_language(audio)[0][0]
+        return first.language
+
+    def decodes(self, language: str | None) -> bool:
+        return language not in (None, "en")
 
     def record_data(self, seqs: list[int], language: str | None) -> dict:
         return {"source": seqs, "language": "en", "from": language}
