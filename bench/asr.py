@@ -10,7 +10,12 @@ share and peak memory are its own. The reference is faster-whisper's
 tiny.en. Latency per word: each word of our finals is matched to the
 reference pass's word timestamps; latency = emitted_at of the final carrying
 it - the word's end. The live curve replays the same audio at real-time pace
-under several commit policies (min_commit_audio_s / commit_margin_s).
+under several live policies: min_commit_audio_s, commit_margin_s, then any
+streaming setting as field=value (e.g. final_context_s=20, the seconds of
+earlier utterances a final is decoded after). `--fast` runs them unpaced to
+choose a policy by WER on a busy machine (same finals as a run that keeps up).
+
+    python -m bench.asr --set tune --live-only --fast --curve "2.5,0.5,final_context_s=0;2.5,0.5,final_context_s=20"
 """
 
 from __future__ import annotations
@@ -210,9 +215,11 @@ def _pct(values: list[float], q: float) -> str:
     return f"{np.percentile(values, q):.2f}" if values else "-"
 
 
-# Commit policies on the live curve: (min_commit_audio_s, commit_margin_s).
-# Earlier commits show words sooner but lock in what a longer look would fix.
-CURVE = ("1.5,0.3", "2.5,0.5", "5.0,1.0", "10.0,0.5")
+# Live policies on the curve (see apply_policy). Earlier commits show words
+# sooner but lock in what a longer look would fix; audio context (seconds of
+# earlier utterances before a final's own) costs encoder time on each final.
+CURVE = ("1.5,0.3", "2.5,0.5,final_context_s=0", "2.5,0.5,final_context_s=10", "2.5,0.5,final_context_s=20",
+         "2.5,0.5,final_context_s=20,partial_context_s=10", "10.0,0.5")
 
 
 def _pooled(items, texts: list[str]) -> float:
@@ -271,20 +278,21 @@ def main() -> None:
     print(f"\nOffline: ours/reference wall time {ratio:.2f}x, CPU time {cpu_ratio:.2f}x (target <= 1.3x); "
           f"WER {100 * _pooled(items, [r['text'] for r in offs]):.1f}% vs {100 * ref_wer:.1f}%.\n")
 
-    print("| live commit policy (min audio s, margin s) |  WER % | vs ref | final lat. med/p90 s | word lat. med/p90 s |"
-          " CPU % of box | peak MB |")
-    print("|--------------------------------------------|--------|--------|----------------------|---------------------|"
-          "--------------|---------|")
+    print(f"| {'live policy (min audio s, margin s, settings)':50} |  WER % | vs ref | final lat. med/p90 s |"
+          " word lat. med/p90 s | CPU % of box | peak MB |")
+    print(f"|{'-' * 52}|--------|--------|----------------------|---------------------|--------------|---------|")
     for policy in policies:
         lives = [_spawn("live-fast" if args.fast else "live", [i.wav], policy)[0] for i in items]
         ev_lat = [f["emitted_at"] - f["end"] for r in lives for f in r["finals"]]
         wl = [x for r, ref in zip(lives, refs) for x in word_latencies(r["finals"], ref["words"])]
         w = _pooled(items, [r["text"] for r in lives])
         cpu = sum(r["cpu"] for r in lives) / total / os.cpu_count()
-        label = f"{policy}{' (profile)' if policy == default else ''}"
+        context = ",".join(f"{k}={getattr(streaming, k):g}" for k in ("final_context_s", "partial_context_s")
+                           if getattr(streaming, k))
+        label = f"{policy}{f' (profile {context})' if context else ' (profile)'}" if policy == default else policy
         print(f"{policy}: " + ", ".join(f"{i.name} {100 * _pooled([i], [r['text']]):.1f}%" for i, r in zip(items, lives)),
               file=sys.stderr, flush=True)
-        print(f"| {label:42} | {100 * w:6.1f} | {100 * (w - ref_wer):+6.1f} | {_pct(ev_lat, 50):>9} / {_pct(ev_lat, 90):>8} |"
+        print(f"| {label:50} | {100 * w:6.1f} | {100 * (w - ref_wer):+6.1f} | {_pct(ev_lat, 50):>9} / {_pct(ev_lat, 90):>8} |"
               f" {_pct(wl, 50):>8} / {_pct(wl, 90):>8} | {100 * cpu:12.1f} | {max(r['peak_mb'] for r in lives):7.0f} |",
               flush=True)
     print("\nRTF = processing wall time / audio duration. CPU % of box = CPU seconds per audio second / cores."
