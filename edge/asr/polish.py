@@ -33,6 +33,7 @@ import numpy as np
 
 from edge.asr.captions import join_text
 from edge.asr.glossary import Glossary
+from edge.asr.language import AUTO
 from edge.events import SAMPLE_RATE
 from edge.profiles import DecodeSettings
 from edge.runtime.scheduler import Priority
@@ -306,7 +307,14 @@ class Polisher:
         return record
 
     def language_for(self, first: ClosedSpeech, audio: np.ndarray) -> str | None:
-        """The language to decode a window in: the stream's, as its live captions had it."""
+        """The language to decode a window in: the stream's, as its live captions had it.
+
+        A file captioned in packed windows hands its speech over before the
+        language is known; a multilingual model then detects it on the window
+        (decoding it as English would replace good live text with nonsense).
+        """
+        if first.language in (None, AUTO) and getattr(self._engine, "multilingual", False):
+            return self._engine.detect_language(audio)[0][0]
         return first.language
 
     def decodes(self, language: str | None) -> bool:

@@ -20,9 +20,6 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
-
-from edge.asr.language import AUTO
 from edge.asr.polish import ClosedSpeech, Polisher, polish_complete
 from edge.errors import ConfigError
 from edge.store.records import TRANSLATION, Record
@@ -45,12 +42,6 @@ class Translator(Polisher):
 
     def wants(self, speech: ClosedSpeech) -> bool:
         return speech.language != "en"  # English speech has nothing to translate: its live text is English
-
-    def language_for(self, first: ClosedSpeech, audio: np.ndarray) -> str | None:
-        # A file captioned in packed windows hands its speech over before the language is known: detect it here.
-        if first.language in (None, AUTO):
-            return self._engine.detect_language(audio)[0][0]
-        return first.language
 
     def decodes(self, language: str | None) -> bool:
         return language not in (None, "en")

@@ -11,7 +11,7 @@ import pytest
 
 from edge.asr.language import AUTO
 from edge.asr.options import CaptionOptions
-from edge.asr.polish import ClosedSpeech
+from edge.asr.polish import ClosedSpeech, Polisher
 from edge.asr.translation import Translator, check_translate, translation_complete, translator_for, with_translation
 from edge.config import BoxConfig
 from edge.errors import ConfigError
@@ -69,6 +69,8 @@ def test_english_speech_is_not_sent_for_translation_and_undetected_speech_is_det
     assert len(translator._open["r"].parts) == 3
     unknown = ClosedSpeech("r", "rueda", 0.0, quiet, None)
     assert not translator.decodes(translator.language_for(unknown, quiet))  # heard as English: left alone
+    polisher = Polisher(None, Multilingual(), None)  # the polisher, too, decodes in the detected language
+    assert polisher.language_for(unknown, quiet) == "en" and polisher.decodes("en")
 
 
 def test_only_the_streams_that_translate_hand_their_speech_to_the_translator():
