@@ -82,10 +82,13 @@ class Student:
     weights: np.ndarray  # [DIM, topics] float32
     bias: np.ndarray
     codes: list[str]
+    # Trained against the teacher's distribution softened by this temperature: its logits times the
+    # temperature give the teacher's own scale back (what MIN_SCORE in topics() assumes).
+    temperature: float = 1.0
 
     def scores(self, texts: list[str]) -> np.ndarray:
-        """Per text, a distribution over the subjects (rows sum to 1)."""
-        return _softmax(_logits(self.weights, self.bias, *_pack(texts)))
+        """Per text, a distribution over the subjects (rows sum to 1), on the teacher's scale."""
+        return _softmax(self.temperature * _logits(self.weights, self.bias, *_pack(texts)))
 
     def best(self, texts: list[str]) -> list[str]:
         return [self.codes[i] for i in np.argmax(self.scores(texts), axis=1)]
@@ -105,7 +108,8 @@ class Student:
         # argmax on the labelled set is unchanged by the rounding (checked by the tests' round trip).
         used = np.flatnonzero(np.abs(self.weights).sum(axis=1) > 0).astype(np.int32)
         np.savez_compressed(path, rows=used, weights=self.weights[used].astype(np.float16),
-                            bias=self.bias.astype(np.float32), codes=np.array(self.codes), dim=np.int64(DIM))
+                            bias=self.bias.astype(np.float32), codes=np.array(self.codes), dim=np.int64(DIM),
+                            temperature=np.float32(self.temperature))
         return path
 
     @classmethod
@@ -117,11 +121,12 @@ class Student:
             w = np.zeros((dim, len(codes)), dtype=np.float32)
             w[rows] = data["weights"].astype(np.float32)
             bias = data["bias"].astype(np.float32)
+            temperature = float(data["temperature"])
         except (OSError, KeyError, ValueError) as exc:
             raise ValueError(f"{path} is not a tagger student (.npz from python -m quantize distill): {exc}") from None
         if dim != DIM:
             raise ValueError(f"{path} hashes into {dim} features, this code into {DIM}: re-run python -m quantize distill")
-        return cls(w, bias, codes)
+        return cls(w, bias, codes, temperature)
 
 
 def soften(probs: np.ndarray, temperature: float = DISTILL_TEMPERATURE) -> np.ndarray:
@@ -130,7 +135,7 @@ def soften(probs: np.ndarray, temperature: float = DISTILL_TEMPERATURE) -> np.nd
 
 
 def train(texts: list[str], targets: np.ndarray, codes: list[str], *, epochs: int = 12, lr: float = 0.5,
-          batch: int = 64, seed: int = 0) -> Student:
+          batch: int = 64, seed: int = 0, temperature: float = 1.0) -> Student:
     """Softmax regression on soft targets, minibatch AdaGrad (each feature row gets its own step size,
     so rare character n-grams learn as fast as common words)."""
     rng = np.random.default_rng(seed)
@@ -160,7 +165,7 @@ def train(texts: list[str], targets: np.ndarray, codes: list[str], *, epochs: in
             gbb = grad.sum(axis=0)
             gb2 += gbb * gbb
             b -= lr * gbb / np.sqrt(gb2)
-    return Student(w, b, list(codes))
+    return Student(w, b, list(codes), temperature)
 
 
 def held_out(text: str) -> bool:
@@ -176,7 +181,8 @@ class Teacher:
         from edge.tagging.topics import SUBJECTS, TEMPERATURE, TopicTagger
 
         self.registry = registry or Registry()
-        self.embedder = Embedder.load(EmbedderChoice(), self.registry)
+        # Two threads: labelling is an offline step with the machine to itself (the box uses one).
+        self.embedder = Embedder.load(EmbedderChoice(threads=2), self.registry)
         self.tagger = TopicTagger(self.embedder)
         self.codes = list(SUBJECTS)
         self.tokenizer_json = self.registry.resolve(EmbedderChoice().model)[1] / "tokenizer.json"
@@ -197,7 +203,8 @@ class Teacher:
 
 def build_corpus(teacher: Teacher, *, bags: int = BAGS, docs: int = 3000) -> dict[str, tuple[list[str], np.ndarray]]:
     """Each source's texts with the teacher's distribution over subjects."""
-    out = {"news": distill_corpus.news_sentences(), "docs": distill_corpus.doc_sentences(docs),
+    out = {"news": distill_corpus.news_sentences(), "descriptions": distill_corpus.description_sentences(),
+           "docs": distill_corpus.doc_sentences(docs),
            "lexicon": distill_corpus.lexicon(teacher.tokenizer_json)}
     labelled = {name: (texts, teacher.label(texts)) for name, texts in out.items()}
     words, word_probs = labelled["lexicon"]
@@ -221,7 +228,8 @@ def distill(out: Path, *, registry=None, cache_dir: Path | None = None, bags: in
         train_probs.append(probs[keep])
         held[name] = ([t for t, k in zip(texts, keep) if not k], probs[~keep])
     t0 = time.perf_counter()
-    student = train(train_texts, soften(np.concatenate(train_probs)), teacher.codes, epochs=epochs)
+    student = train(train_texts, soften(np.concatenate(train_probs)), teacher.codes, epochs=epochs,
+                    temperature=DISTILL_TEMPERATURE)
     train_s = time.perf_counter() - t0
 
     report: dict = {"corpus": {name: len(texts) for name, (texts, _) in corpus.items()},

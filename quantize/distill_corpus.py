@@ -4,6 +4,8 @@ Sources, each named in the report so a reader can judge what the student saw:
 - news: the project's own news sentences (bench corpora, the demo script, the
   tagger's tuning set), halves recombined within each file, and the phrase-bank
   sentences of distill_vocab.py (per subject and mixed across subjects);
+- descriptions: the teacher's own subject descriptions, and halves of them
+  joined across subjects;
 - docs: prose sentences from the READMEs under /usr/share/doc and the package
   descriptions (METADATA) of the Python environment: off-topic text, so the
   student also learns what the teacher does with text that is no news at all;
@@ -54,6 +56,20 @@ def news_sentences() -> list[str]:
     from quantize.distill_vocab import sentences as bank_sentences
 
     return _unique(sentences + bank_sentences())
+
+
+def description_sentences() -> list[str]:
+    """The teacher's own subject descriptions (edge/tagging/topics.py), and each one's first half joined to the
+    second half of descriptions of other subjects: text on which the teacher's choice is close."""
+    from edge.tagging.topics import SUBJECTS
+
+    own = [d for _, descriptions in SUBJECTS.values() for d in descriptions]
+    mixed = []
+    for i, text in enumerate(own):
+        for step in (5, 11, 23):
+            other = own[(i + step) % len(own)].split()
+            mixed.append(" ".join(text.split()[: len(text.split()) // 2] + other[len(other) // 2:]))
+    return _unique(own + mixed)
 
 
 def _doc_files() -> list[Path]:
