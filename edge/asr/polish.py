@@ -267,6 +267,7 @@ class Polisher:
         audio = pack(parts)
         language = self.language_for(first, audio)
         if not self.decodes(language):
+            self._link(window)  # these finals keep their live text; the next window links only its own
             return None
         sot = self._engine.sot_sequence(language, self.task)[:-1] if language else None
         result = self._engine.decode_window(
@@ -287,16 +288,12 @@ class Polisher:
         text = ""
         for _, _, piece in cues:
             text = join_text(text, piece)
+        captions = self._link(window)
         if not text:
             return None  # dropped as silence or a loop: the live text stays
-        run = self._store.records.run(window.run)
-        end = parts[-1].end
-        captions = [r for r in self._store.records.read(run=window.run, after=self._linked.get(window.run, 0),
-                                                        limit=None)
-                    if r.start < end + LINK_SLACK_S]
         if not captions:
             return None  # the live pass heard nothing here either; nothing to replace
-        self._linked[window.run] = captions[-1].seq
+        run = self._store.records.run(window.run)
         data = self.record_data([r.seq for r in captions], language or captions[0].data.get("language"))
         data["cues"] = cues
         row = (self.record_type, run.id, run.stream, captions[0].start, max(c.end for c in captions),
@@ -305,6 +302,16 @@ class Polisher:
         (record,) = self._store.records.append([row])
         self.polished += 1
         return record
+
+    def _link(self, window: _Window) -> list[Record]:
+        """The live finals of this window's speech (those not linked to an earlier window), now linked."""
+        end = window.parts[-1].end
+        captions = [r for r in self._store.records.read(run=window.run, after=self._linked.get(window.run, 0),
+                                                        limit=None)
+                    if r.start < end + LINK_SLACK_S]
+        if captions:
+            self._linked[window.run] = captions[-1].seq
+        return captions
 
     def language_for(self, first: ClosedSpeech, audio: np.ndarray) -> str | None:
         """The language to decode a window in: the stream's, as its live captions had it.

@@ -85,6 +85,42 @@ def test_a_run_nobody_polishes_gets_its_live_text_at_once(tmp_path):
         assert read(store, transcript) == "Ever tried. Ever failed.\n"
 
 
+def test_a_window_whose_re_decode_was_dropped_keeps_its_live_text_and_the_next_replaces_only_its_own(tmp_path):
+    from edge.asr.whisper import Segment, WindowResult
+
+    class Scripted:
+        """Whisper's answers for two windows: the first dropped (a loop), the second heard."""
+
+        multilingual = False
+        answers = [WindowResult([], -2.0, 0.9, "repetition loop"),
+                   WindowResult([Segment(0.2, 1.8, (1, 2), " Rain is expected tonight.")], -0.2, 0.01)]
+
+        def sot_sequence(self, language=None, task="transcribe"):
+            return [0, 1]
+
+        def decode_window(self, audio, settings, **kwargs):
+            return self.answers.pop(0)
+
+    with AssetStore(tmp_path / "store") as store:
+        run = store.records.open_run("cam", "cam.wav", live=True)
+        live = add_captions(store, run, [("Ever tried.", 0.1, 1.0), ("Rain is expected to night.", 10.2, 11.8)])
+        polisher = Polisher(store, Scripted(), None)
+        second = np.zeros(SAMPLE_RATE * 2, np.float32)
+        first_window = _window(run.id, [ClosedSpeech(run.id, "cam", 0.0, second, "en")])
+        second_window = _window(run.id, [ClosedSpeech(run.id, "cam", 10.0, second, "en")])
+        assert polisher.polish(first_window) is None
+        record = polisher.polish(second_window)
+        assert record.data["replaces"] == [live[1].seq]
+        assert record.data["cues"] == [[10.2, 11.8, "Rain is expected tonight."]]
+        assert best_text(read_best(store, run.id)) == "Ever tried. Rain is expected tonight."
+
+
+def _window(run_id, parts):
+    from edge.asr.polish import _Window
+
+    return _Window(run_id, parts)
+
+
 def test_packed_window_times_map_back_to_the_stream_time_of_each_utterance():
     second = np.zeros(SAMPLE_RATE, np.float32)
     parts = [ClosedSpeech("r", "cam", 10.0, second), ClosedSpeech("r", "cam", 20.0, second)]
