@@ -31,6 +31,8 @@ class ModelChoice(_Strict):
     compute_type: str = "default"
     threads: int = Field(default=1, ge=1, le=64)
     execution_providers: list[str] = []
+    # ONNX Runtime options per provider named above, e.g. TensorrtExecutionProvider's engine cache.
+    provider_options: dict[str, dict[str, str | int | bool]] = {}
     # Graph engines only (CTranslate2 has compute_type). Unset means f32: an
     # engine's own default can depend on the CPU (OpenVINO: bf16 on AMX).
     precision: Precision | None = None
@@ -52,6 +54,7 @@ class ModelChoice(_Strict):
             compute_type=self.compute_type,
             threads=self.threads,
             execution_providers=tuple(self.execution_providers),
+            provider_options=self.provider_options,
             precision=self.precision or "f32",
         )
 
