@@ -2,8 +2,8 @@
 
 Each evaluator returns a `Row`; `gates.py` decides whether it passes. The data
 is built here, on this machine, from packaged sources: espeak-ng speech for
-ASR and VAD, held news sentences for embeddings, greedy answers to fixed
-prompts for the LLM. Rows record the command that made them.
+ASR and VAD, held news sentences for embeddings, held news text and drafts
+of fixed transcripts for the LLM. Rows record the command that made them.
 """
 
 from __future__ import annotations
@@ -30,11 +30,6 @@ ASR_SENTENCES = [
     "The home side scored twice in the final ten minutes to win the match.",
 ]
 ASR_VOICES = ("en-us", "en-gb")
-LLM_PROMPTS = [
-    "Summarise in one sentence: The council voted to build a flood wall along the river.",
-    "Write a headline for: Firefighters rescued two people from a burning house on Main Street.",
-    "Rewrite as reported speech: 'We will reopen the bridge on Monday,' the engineer said.",
-]
 
 
 @dataclass
@@ -201,47 +196,105 @@ def eval_vad(model: str, backend: str, precision: str, *, registry=None) -> Row:
 
 # -- text generation ------------------------------------------------------------------
 
-
-def word_share(text: str, lexicon: set[str]) -> float:
-    words = re.findall(r"[A-Za-z]+", text)
-    return sum(w.lower() in lexicon for w in words) / len(words) if words else 0.0
+ROOT = Path(__file__).resolve().parent.parent
+LLM_BUILD = ROOT / "build" / "quantize" / "llm"
 
 
-def lexicon() -> set[str]:
-    """English words: the whole-word entries of the embedder's uncased WordPiece vocabulary (30k)."""
-    from edge.registry import Registry
-
-    _, directory = Registry().resolve("minilm-l6-v2")
-    vocab = json.loads((directory / "tokenizer.json").read_text())["model"]["vocab"]
-    return {w for w in vocab if w.isalpha()}
+def llm_reference(model: str) -> Path:
+    """Where the fp32 reference of a registered LLM is expected: its ONNX export (the GGUF dequantized)."""
+    return LLM_BUILD / f"{model}-fp32" / "model.onnx"
 
 
-def eval_llm(model: str, backend: str, precision: str = "f32", *, registry=None) -> Row:
-    from edge.backends.base import RuntimeSettings, get_backend
-    from edge.registry import Registry
+def _llm_decoder(path: Path, threads: int, precision: str):
+    from quantize.llm_eval import OnnxDecoder, OpenVINODecoder, load_tokenizer
 
-    registry = registry or Registry()
-    manifest, directory = registry.resolve(model)
+    if path.suffix == ".onnx":
+        return OnnxDecoder(path, threads), load_tokenizer(path.parent), "onnxruntime"
+    return OpenVINODecoder(path, threads, precision), load_tokenizer(path), "openvino"
+
+
+def measure_llm(path: Path, *, threads: int = 2, precision: str = "f32", max_new_tokens: int = 160,
+                max_prompt_chars: int = 1200) -> dict:
+    """Perplexity on the held passages and the verifier's acceptance of its drafts, for one ONNX file or IR dir."""
+    from quantize.llm_eval import DecoderTextGenerator, acceptance, held_passages, perplexity
+
     t0 = time.perf_counter()
-    gen = get_backend(backend).load(directory, RuntimeSettings(threads=2, precision=precision))
+    decoder, tok, engine = _llm_decoder(path, threads, precision)
     load_s = time.perf_counter() - t0
-    words, outputs, t0, tokens = lexicon(), [], time.perf_counter(), 0
-    for prompt in LLM_PROMPTS:
-        count = [0]
-
-        def on_token() -> bool:
-            count[0] += 1
-            return True  # keep going (False stops the generation)
-
-        outputs.append(gen.generate([{"role": "user", "content": prompt}], max_new_tokens=48, on_token=on_token))
-        tokens += count[0]
+    ppl = perplexity(decoder, [tok.encode(t) for t in held_passages()])
+    gen = DecoderTextGenerator(decoder, tok, path.name, engine)
+    t0 = time.perf_counter()
+    acc = acceptance(gen, max_new_tokens=max_new_tokens, max_prompt_chars=max_prompt_chars)
     elapsed = time.perf_counter() - t0
-    share = float(np.mean([word_share(o, words) for o in outputs]))
-    return Row("llm", f"{model}/{backend}/{precision}", backend, _mb(directory),
-               {"word_share": round(share, 3)},
-               f"greedy answers to {len(LLM_PROMPTS)} fixed prompts, words checked against a 30k-word English lexicon",
-               load_s=round(load_s, 2), tokens_per_s=round(tokens / elapsed, 1) if tokens else None,
-               selects={"llm.model": model, "llm.backend": backend}).judge()
+    return {"perplexity": ppl.value, "tokens_scored": ppl.tokens, **acc, "engine": engine, "load_s": load_s,
+            "tokens_per_s": gen.tokens / elapsed if gen.tokens else None}
+
+
+def _reference_figures(reference: Path, threads: int) -> dict:
+    """The fp32 reference's figures, kept beside it (a reference is measured once, not per variant)."""
+    import hashlib
+
+    from quantize.llm_eval import HELD_TEXT
+
+    stat = reference.stat()
+    key = hashlib.sha256(f"{HELD_TEXT.read_text()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    cache = reference.with_name(f".{reference.stem}.llm-figures.json")
+    if cache.is_file():
+        saved = json.loads(cache.read_text())
+        if saved.get("key") == key:
+            return saved["figures"]
+    figures = measure_llm(reference, threads=threads)
+    cache.write_text(json.dumps({"key": key, "figures": figures}, indent=1))
+    return figures
+
+
+def eval_llm(model: str, backend: str, precision: str = "f32", *, registry=None, reference: Path | None = None,
+             variant: Path | None = None, threads: int = 2) -> Row:
+    """Perplexity ratio and acceptance drop of an LLM variant against its fp32 reference (see gates.LlmGate).
+
+    Without `variant`: the registered model as the box runs it. For a GGUF on OpenVINO GenAI that is the IR
+    GenAI builds from the GGUF (saved once under build/), read by OpenVINO core for its logits. With
+    `variant`: an ONNX file (ONNX Runtime) or an OpenVINO IR directory.
+    """
+    from edge.errors import ModelError
+    from edge.registry import Registry
+    from quantize.llm_eval import ir_from_gguf
+
+    reference = Path(reference) if reference else llm_reference(model)
+    if not reference.is_file():
+        raise ModelError(f"no fp32 reference for {model} at {reference}",
+                         f"export it: python -m quantize export <the GGUF> {reference.parent} --to onnx "
+                         "(torch extra), or pass --reference")
+    if variant is None:
+        registry = registry or Registry()
+        manifest, directory = registry.resolve(model)
+        ggufs = sorted(directory.glob("*.gguf"))
+        if backend == "openvino_genai" and ggufs:
+            path = ir_from_gguf(ggufs[0], LLM_BUILD / f"{model}-genai-ir")
+        else:
+            path = directory
+        name, size_of, selects = (f"{model}/{backend}/{manifest.precision}", directory,
+                                  {"llm.model": model, "llm.backend": backend})
+    else:
+        path = Path(variant)
+        engine = "onnxruntime" if path.suffix == ".onnx" else "openvino"
+        name, size_of = f"{model}/{engine}/{path.stem if path.suffix else path.name}", path
+        selects = {"llm.model": model, "llm.backend": engine, "llm.file": path.name}
+        backend = engine
+    ref = _reference_figures(reference, threads)
+    got = measure_llm(path, threads=threads, precision=precision)
+    quality = {"perplexity": round(got["perplexity"], 3), "perplexity_reference": round(ref["perplexity"], 3),
+               "perplexity_ratio": round(got["perplexity"] / ref["perplexity"], 4),
+               "acceptance": got["acceptance"], "acceptance_reference": ref["acceptance"],
+               "acceptance_drop": round(ref["acceptance"] - got["acceptance"], 4)}
+    return Row("llm", name, backend, _mb(size_of), quality,
+               f"{reference.parent.name}/{reference.name} on onnxruntime f32: perplexity over {got['tokens_scored']} "
+               f"tokens of held news text (bench/test_sentences.txt); drafts of {got['transcripts']} fixed transcripts "
+               f"(bench/drafts.py), {got['sentences_kept']}/{got['sentences_written']} model sentences kept "
+               f"(reference {ref['sentences_kept']}/{ref['sentences_written']}); greedy, repetition penalty 1.15",
+               load_s=round(got["load_s"], 2),
+               tokens_per_s=round(got["tokens_per_s"], 1) if got["tokens_per_s"] else None,
+               selects=selects).judge()
 
 
 # -- on-screen text ------------------------------------------------------------------
