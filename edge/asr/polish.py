@@ -45,6 +45,9 @@ WINDOW_S = 28.0  # Whisper's window is 30 s; leave room for the gaps kept betwee
 MAX_GAP_S = 1.0  # silence kept between packed utterances (enough for Whisper to hear a boundary)
 IDLE_S = 6.0  # a window waits at most this long for more speech before it is polished
 LINK_SLACK_S = 0.35  # finals end up to the VAD's padding after the audio handed over
+# A decoded window is linked once the live pass has moved past it (a final after it, or the run closed), or
+# after this long: a file captioned in packed windows stores its finals only when its own window is decoded.
+LINK_WAIT_S = 30.0
 MAX_CONTEXT_TOKENS = 96
 
 
@@ -65,6 +68,17 @@ class ClosedSpeech:
     @property
     def end(self) -> float:
         return self.start + len(self.audio) / SAMPLE_RATE
+
+
+@dataclass
+class _Decoded:
+    """A window decoded but not yet linked to the live finals it replaces."""
+
+    window: "_Window"
+    language: str | None
+    text: str  # "": dropped (silence, a loop) or not decoded: its finals keep their live text
+    cues: list
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -116,6 +130,8 @@ class Polisher:
         self._ready: deque[_Window] = deque()
         self._context: dict[str, list[int]] = {}
         self._linked: dict[str, int] = {}  # run -> highest caption seq already linked
+        self._waiting: deque[_Decoded] = deque()  # decoded, in order, until their finals are all stored
+        self._tried = 0.0  # when linking the waiting ones was last tried
         self._runs: set[str] = set()  # runs seen and not finished: each is finished once it closes
         self._checked = 0.0
         self._cv = threading.Condition()
@@ -169,6 +185,11 @@ class Polisher:
             self._cv.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._thread is None or not self._thread.is_alive():
+            try:
+                self._link_waiting(force=True)  # what was decoded is kept, linked to what is stored
+            except Exception:
+                log.exception("%s: storing the last decoded windows failed; their live text stays", self.name)
         with self._cv:
             self._stopped = True  # what is left keeps its live text: nothing waits for it any more
 
@@ -178,7 +199,7 @@ class Polisher:
             if self._stopped or self._thread is None:
                 return False
             return (run_id in self._runs or run_id in self._open or self._current == run_id
-                    or any(w.run == run_id for w in self._ready))
+                    or any(w.run == run_id for w in self._ready) or any(d.window.run == run_id for d in self._waiting))
 
     def drain(self, timeout: float = 120.0) -> bool:
         """Wait until every submitted window (open ones too) is polished; True if it finished in time."""
@@ -187,7 +208,7 @@ class Polisher:
             self._ready.extend(self._open.values())
             self._open.clear()
             self._cv.notify_all()
-            while self._ready or self._busy:
+            while self._ready or self._busy or self._waiting:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -199,18 +220,23 @@ class Polisher:
             with self._cv:
                 while not self._stop and not self._ready:
                     self._promote_idle()
-                    if not self._ready:
-                        self._cv.wait(1.0)
+                    if self._ready or (self._waiting and time.monotonic() - self._tried >= 1.0):
+                        break
+                    self._cv.wait(1.0)
                 if self._stop:
                     return
-                window = self._ready.popleft()
+                window = self._ready.popleft() if self._ready else None
                 self._busy = True
-                self._current = window.run
+                self._current = window.run if window is not None else None
             try:
-                self.polish(window)
+                if window is not None:
+                    self.polish(window)
+                else:
+                    self._link_waiting()
             except Exception:  # one bad window must not stop polishing; its live text stays
                 self.errors += 1
-                log.exception("%s: a window of run %s failed; its live captions stay", self.name, window.run)
+                log.exception("%s: a window of run %s failed; its live captions stay", self.name,
+                              window.run if window is not None else "(linking)")
             finally:
                 with self._cv:
                     self._busy = False
@@ -251,24 +277,25 @@ class Polisher:
     # -- one window -------------------------------------------------------------------
 
     def polish(self, window: _Window) -> Record | None:
-        """Decode one window and store its polished record; returns it (None if nothing to store)."""
-        record = None
+        """Decode one window; its record is stored once its live finals are (returned if that is now)."""
         if window.parts:
-            record = self._polish_parts(window)
+            decoded = self._decode(window)
+            with self._cv:
+                self._waiting.append(decoded)
+        stored = self._link_waiting(force_run=window.run if window.last else None)
         if window.last:
             self._store.set_cursor(done_cursor(window.run, self.name), 1)
             self._context.pop(window.run, None)
             self._linked.pop(window.run, None)
-        return record
+        return stored.get(id(window))
 
-    def _polish_parts(self, window: _Window) -> Record | None:
+    def _decode(self, window: _Window) -> _Decoded:
         parts = window.parts
         first = parts[0]
         audio = pack(parts)
         language = self.language_for(first, audio)
         if not self.decodes(language):
-            self._link(window)  # these finals keep their live text; the next window links only its own
-            return None
+            return _Decoded(window, language, "", [])  # these finals keep their live text
         sot = self._engine.sot_sequence(language, self.task)[:-1] if language else None
         result = self._engine.decode_window(
             audio, self._settings, previous=self._context.get(window.run), context=self._bias_for(first.stream),
@@ -288,11 +315,50 @@ class Polisher:
         text = ""
         for _, _, piece in cues:
             text = join_text(text, piece)
-        captions = self._link(window)
-        if not text:
-            return None  # dropped as silence or a loop: the live text stays
-        if not captions:
-            return None  # the live pass heard nothing here either; nothing to replace
+        return _Decoded(window, language, text, cues)  # text "": dropped as silence or a loop
+
+    def _link_waiting(self, *, force_run: str | None = None, force: bool = False) -> dict[int, Record]:
+        """Store the decoded windows whose live finals are all stored, in order per run; {id(window): record}."""
+        self._tried = time.monotonic()
+        stored: dict[int, Record] = {}
+        blocked: set[str] = set()
+        keep: deque[_Decoded] = deque()
+        with self._cv:
+            waiting = list(self._waiting)
+        for d in waiting:
+            run_id = d.window.run
+            captions = None if run_id in blocked else self._linkable(d, force or run_id == force_run)
+            if captions is None:
+                blocked.add(run_id)  # a later window of the run waits for this one
+                keep.append(d)
+                continue
+            if captions:
+                self._linked[run_id] = captions[-1].seq
+            record = self._store_decoded(d, captions) if d.text and captions else None
+            if record is not None:
+                stored[id(d.window)] = record
+        with self._cv:
+            self._waiting = keep
+            self._cv.notify_all()
+        return stored
+
+    def _linkable(self, d: _Decoded, force: bool) -> list[Record] | None:
+        """The live finals of a decoded window's speech, or None while more of them may still come."""
+        start, end = d.window.parts[0].start, d.window.parts[-1].end
+        later = self._store.records.read(run=d.window.run, after=self._linked.get(d.window.run, 0), limit=None)
+        done = force or any(r.start >= end for r in later) or time.monotonic() - d.at >= LINK_WAIT_S
+        if not done:
+            try:
+                done = self._store.records.run(d.window.run).closed_at is not None
+            except KeyError:
+                done = True
+        if not done:
+            return None
+        # Finals of speech before this window (skipped while the box was behind) are not this window's.
+        return [r for r in later if r.start < end + LINK_SLACK_S and r.end > start - LINK_SLACK_S]
+
+    def _store_decoded(self, d: _Decoded, captions: list[Record]) -> Record:
+        window, language, text, cues = d.window, d.language, d.text, d.cues
         run = self._store.records.run(window.run)
         data = self.record_data([r.seq for r in captions], language or captions[0].data.get("language"))
         data["cues"] = cues
@@ -302,16 +368,6 @@ class Polisher:
         (record,) = self._store.records.append([row])
         self.polished += 1
         return record
-
-    def _link(self, window: _Window) -> list[Record]:
-        """The live finals of this window's speech (those not linked to an earlier window), now linked."""
-        end = window.parts[-1].end
-        captions = [r for r in self._store.records.read(run=window.run, after=self._linked.get(window.run, 0),
-                                                        limit=None)
-                    if r.start < end + LINK_SLACK_S]
-        if captions:
-            self._linked[window.run] = captions[-1].seq
-        return captions
 
     def language_for(self, first: ClosedSpeech, audio: np.ndarray) -> str | None:
         """The language to decode a window in: the stream's, as its live captions had it.
