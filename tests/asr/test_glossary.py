@@ -144,3 +144,23 @@ def test_edge_transcribe_names_a_bad_glossary(named_clip, tmp_path, capsys):
     bad = write(tmp_path, b"\x00\x01\x02")
     assert main(["transcribe", str(named_clip), "--glossary", str(bad)]) == 2
     assert f"glossary {bad} line 1 is not text" in capsys.readouterr().err
+
+
+# -- the benchmark's sets ---------------------------------------------------------------------
+
+
+def test_the_reported_glossary_set_shares_no_name_sentence_or_voice_with_the_tuning_set():
+    from bench.glossary import SETS, sentences
+
+    tuning, held_out = SETS["tuning"], SETS["held-out"]
+    tuned_terms = Glossary.load(tuning.glossary)
+    reported = Glossary.load(held_out.glossary)
+    assert len(reported.terms) >= 30  # issue 10: at least 30 names
+    assert not {t.text for t in tuned_terms.terms} & {t.text for t in reported.terms}
+    named = " ".join(sentences(held_out.named))
+    assert len(reported.found(named)) == len(reported.terms)  # every held-out name is spoken
+    assert tuned_terms.found(named) == [] and reported.found(" ".join(sentences(tuning.named))) == []
+    assert not set(sentences(tuning.plain, tuning.plain_count)) & set(sentences(held_out.plain, held_out.plain_count))
+    assert not set(tuning.voices) & set(held_out.voices)
+    # The no-name speech really has no names of its own glossary.
+    assert reported.found(" ".join(sentences(held_out.plain, held_out.plain_count))) == []
