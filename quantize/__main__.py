@@ -10,6 +10,7 @@
     python -m quantize int4 SRC.onnx OUT.onnx                weight-only int4 (MatMulNBits)
     python -m quantize register --model BASE --method M --name NEW   build, evaluate, gate, add to models/
     python -m quantize eval --profile P [--record]           measure every model setting a profile uses
+    python -m quantize eval-llm VARIANT [--record]           an LLM variant (.onnx / IR dir): perplexity, acceptance
     python -m quantize distill --out student.npz             the topic tagger's student (kept only if it passes)
     python -m quantize distill --speed student.npz           its sentences/s beside the teacher's (a timing)
     python -m quantize report [--json]                       every measured variant per device profile
@@ -70,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     v.add_argument("--profile", required=True)
     v.add_argument("--record", action="store_true", help="write the rows to models/<model>.evidence.json")
     v.add_argument("--only", choices=["asr", "vad", "embeddings", "llm", "ocr"], action="append")
+    lv = sub.add_parser("eval-llm", help="perplexity and draft acceptance of an LLM variant against its fp32 "
+                        "reference; the gate's verdict (exit 1 when refused)")
+    lv.add_argument("variant", type=Path, help="an ONNX decoder file or an OpenVINO IR directory")
+    lv.add_argument("--model", default="smollm2-135m-instruct", help="the registered model it is a variant of")
+    lv.add_argument("--reference", type=Path, help="fp32 ONNX export (default build/quantize/llm/MODEL-fp32/model.onnx)")
+    lv.add_argument("--record", action="store_true", help="write the row (passed or refused) to models/MODEL.evidence.json")
     d = sub.add_parser("distill", help="train the topic tagger's student on the teacher's soft labels")
     d.add_argument("--out", type=Path, default=Path("build/quantize/tagger-student.npz"))
     d.add_argument("--speed", type=Path, metavar="STUDENT", help="time a trained student against the teacher")
@@ -144,6 +151,8 @@ def _run(args: argparse.Namespace, command: str) -> int:
         print(f"registered {done.name}: {done.row.gate}")
     elif args.command == "eval":
         return _eval(args, command)
+    elif args.command == "eval-llm":
+        return _eval_llm(args, command)
     elif args.command == "distill":
         from quantize.distill import distill, speed
 
@@ -178,6 +187,26 @@ def _run(args: argparse.Namespace, command: str) -> int:
         except TensorRTUnavailable as exc:
             print(f"skipped: {exc}", file=sys.stderr)
             return 0
+    return 0
+
+
+def _eval_llm(args: argparse.Namespace, command: str) -> int:
+    from edge import evidence
+    from quantize.evaluate import eval_llm
+
+    if not args.variant.exists():
+        print(f"quantize: error: {args.variant} does not exist (give an .onnx decoder file or an OpenVINO IR "
+              "directory with openvino_model.xml)", file=sys.stderr)
+        return 2
+    row = eval_llm(args.model, "", reference=args.reference, variant=args.variant)
+    row.command = command
+    print(json.dumps(row.to_json()))
+    if args.record:
+        evidence.record(row.to_json(), args.model)
+    if not row.passed:
+        print(f"refused: {row.variant}: {row.gate}", file=sys.stderr)
+        return 1
+    print(f"passes: {row.variant}: {row.gate}")
     return 0
 
 
