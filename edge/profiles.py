@@ -170,6 +170,11 @@ class Profile(_Strict):
     asr: AsrSettings
     vad: ModelChoice
     vad_settings: VadSettings = VadSettings()
+    # Files (`edge transcribe`, offline runs) are cut only at long pauses, as
+    # faster-whisper cuts them: short pauses stay inside the speech the decoder
+    # hears (edge/asr/offline.py). Chosen on the tuning set: offline WER 12.0%
+    # against 14.4% with the live settings (bench/RESULTS.md, 2026-12-01).
+    offline_vad_settings: VadSettings = VadSettings(min_silence_s=2.0, pad_s=0.4, max_utterance_s=28.0)
     vision: VisionSettings = VisionSettings()
     tagging: TaggingSettings = TaggingSettings()
     llm: LlmChoice = LlmChoice()

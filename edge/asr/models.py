@@ -44,7 +44,7 @@ class SpeechModels:
             self.whisper,
             SileroVad(self.vad_session),
             self.profile.asr,
-            self.profile.vad_settings,
+            self.profile.vad_settings if live else self.profile.offline_vad_settings,
             stream=stream,
             live=live,
             clock=clock,

@@ -1,13 +1,19 @@
-"""Offline windows: whole utterances packed into one Whisper window.
+"""Offline windows: speech laid end to end and decoded in full 30 s windows, seeking as Whisper does.
 
 A file is not live, so nothing has to be committed before the next pause. The
-VAD's utterances (each with its pre-roll and trailing pause) are laid end to
-end, silence between them dropped, until the next would overflow
-WINDOW_FILL_S; that window is decoded once, with the text of the windows
-before it as context, and its timestamped segments are mapped back to stream
-time. Several utterances in one window are what makes this beat one short
-window per utterance: the model hears each word with its neighbours, as it
-was trained (measured on the test set, see bench/RESULTS.md).
+VAD's speech chunks (each with its padding and the short pauses inside it) are
+laid end to end, long silences dropped, and the result is decoded the way
+Whisper was trained and faster-whisper decodes: a full 30 s window at a time,
+with the text before it as context; the next window starts where the last
+finished segment ended, so a sentence cut by the window edge is heard again
+whole. Timestamped segments are mapped back to stream time.
+
+Why this shape (measured, bench/RESULTS.md): packing whole utterances into
+windows that end at an utterance boundary (24 s of audio, the previous
+design) matched faster-whisper on the tuning set but lost to it by 2.9 WER
+points on the test set; the same decoder fed faster-whisper's composition
+(VAD chunks with pauses under 2 s kept, 0.4 s padding, full windows and seek)
+matched it. The difference is what is in the window, not the decoder.
 """
 
 from __future__ import annotations
@@ -20,28 +26,29 @@ import numpy as np
 from edge.asr.whisper import Segment
 from edge.events import SAMPLE_RATE
 
-SEAM_SLACK_S = 0.5
-# How much utterance audio one window holds (the window itself is always 30 s).
-# Tuned on the tuning set (bench/corpus.py TUNE), offline WER: 30 s 15.5%,
-# 24 s 13.5%, 20 s 13.5% (faster-whisper 13.9%). Full windows made the model
-# skip a whole sentence now and then and stretch its neighbours' timestamps
-# over it; 24 s keeps that rare and needs fewer windows than 20 s.
-WINDOW_FILL_S = 24.0
+WINDOW_S = 30.0
+# A window must move the stream on by at least this much, so audio the model
+# keeps answering with one early timestamp cannot hold the stream up.
+MIN_SEEK_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class Piece:
-    offset: float  # seconds into the window
+    offset: float  # seconds into the buffer
     start: float  # stream time of its first sample
     duration: float
-    carried: bool = False  # already left undecoded by one window
 
 
 @dataclass
 class WindowPacker:
-    """Collects utterance audio for one window and maps window time back to stream time."""
+    """The speech waiting to be decoded, and the map from buffer time back to stream time.
 
-    max_samples: int = int(WINDOW_FILL_S * SAMPLE_RATE)
+    Used by the offline caption stream as: add chunks while `fits`; when it no
+    longer fits, decode `audio()` (the buffer's first 30 s) and `settle` the
+    segments, which drops what they covered; at the end, decode until empty.
+    """
+
+    max_samples: int = int(WINDOW_S * SAMPLE_RATE)
     pieces: list[Piece] = field(default_factory=list)
     _audio: list[np.ndarray] = field(default_factory=list)
     _samples: int = 0
@@ -50,61 +57,69 @@ class WindowPacker:
         return bool(self.pieces)
 
     def fits(self, samples: np.ndarray) -> bool:
-        return self._samples + len(samples) <= self.max_samples
+        """Whether more speech may join before the head window is decoded.
 
-    def add(self, samples: np.ndarray, stream_start: float, *, carried: bool = False) -> None:
+        Speech joins until a full window is buffered, so every window but the
+        last is all speech, cut wherever 30 s falls, as faster-whisper's are.
+        """
+        return self._samples < self.max_samples
+
+    def add(self, samples: np.ndarray, stream_start: float) -> None:
         if not len(samples):
             return
-        if not self.fits(samples):
-            raise ValueError("window full: decode it before adding more audio")
-        self.pieces.append(Piece(self._samples / SAMPLE_RATE, stream_start, len(samples) / SAMPLE_RATE, carried))
+        self.pieces.append(Piece(self._samples / SAMPLE_RATE, stream_start, len(samples) / SAMPLE_RATE))
         self._audio.append(np.asarray(samples, dtype=np.float32))
         self._samples += len(samples)
 
     def audio(self) -> np.ndarray:
-        return np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)
+        """The head window: the buffer's first 30 s."""
+        out, need = [], self.max_samples
+        for chunk in self._audio:
+            if need <= 0:
+                break
+            out.append(chunk[:need])
+            need -= len(out[-1])
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def clear(self) -> None:
         self.pieces, self._audio, self._samples = [], [], 0
 
     def settle(self, segments: list[Segment]) -> list[tuple[float, float, str]]:
-        """The decoded window's segments in stream time; keeps what must be decoded again.
+        """The decoded window's segments in stream time; drops the audio they settled.
 
-        Whisper sometimes ends a full window early (seen on both sets: the last
-        sentence of a 27.5 s window never transcribed) or stops inside its last
-        segment. As in faster-whisper's seek, an unfinished last segment is
-        decoded again at the head of the next window, and so is every utterance
-        after the last segment, where the model hears it first. Once only, so
-        audio the model keeps finding empty cannot hold the stream up.
+        As faster-whisper's seek: a last segment the window cut before its
+        closing timestamp is not kept but heard again at the head of the next
+        window; otherwise the next window starts where the last segment ended.
+        A window with no segment (silence, noise) is dropped whole.
         """
-        keep_from: float | None = None
+        window = min(self._samples, self.max_samples) / SAMPLE_RATE
+        seek = window
         if segments:
             last = segments[-1]
-            head = self._piece_near(last.start)
-            if not last.closed and len(segments) > 1 and head is not None and not head.carried:
-                segments, keep_from = segments[:-1], head.offset
-            else:
-                keep_from = last.end
+            if not last.closed and len(segments) > 1 and last.start >= MIN_SEEK_S:
+                segments, seek = segments[:-1], last.start
+            elif last.closed and MIN_SEEK_S <= last.end < window:
+                seek = last.end
         spans = self.stream_segments(segments)
-        keep: list[tuple[Piece, np.ndarray]] = []
-        if keep_from is not None:
-            for piece, audio in zip(self.pieces, self._audio):
-                if not piece.carried and keep_from <= piece.offset + min(SEAM_SLACK_S, piece.duration / 2):
-                    keep.append((piece, audio))
-        self.clear()
-        for piece, audio in keep:
-            self.add(audio, piece.start, carried=True)
+        self._drop(int(round(seek * SAMPLE_RATE)))
         return spans
 
-    def _piece_near(self, t: float) -> Piece | None:
-        """The piece that starts at window time `t`, give or take its pre-roll."""
-        for piece in self.pieces:
-            if abs(piece.offset - t) <= min(SEAM_SLACK_S, piece.duration / 2):
-                return piece
-        return None
+    def _drop(self, samples: int) -> None:
+        """Drop the buffer's first `samples`, splitting the piece they end in."""
+        pieces, audio = self.pieces, self._audio
+        self.clear()
+        for piece, chunk in zip(pieces, audio):
+            begin = int(round(piece.offset * SAMPLE_RATE))
+            cut = samples - begin
+            if cut >= len(chunk):
+                continue
+            if cut > 0:
+                self.add(chunk[cut:], piece.start + cut / SAMPLE_RATE)
+            else:
+                self.add(chunk, piece.start)
 
     def to_stream(self, t: float, *, end: bool = False) -> float:
-        """Stream time of window time `t`. An end that falls exactly on a seam
+        """Stream time of buffer time `t`. An end that falls exactly on a seam
         belongs to the piece before it (the words end there, not after the gap)."""
         if not self.pieces:
             raise ValueError("empty window")

@@ -332,7 +332,7 @@ class CaptionStream:
 
     def _pack(self, audio: np.ndarray, start: float) -> Iterator[CaptionEvent]:
         assert self._packer is not None
-        # Terminates: a window keeps only pieces not carried before.
+        # Terminates: every decoded window drops at least MIN_SEEK_S of the buffer (edge/asr/offline.py).
         while self._packer and not self._packer.fits(audio):
             yield from self._decode_window()
         self._packer.add(audio, start)

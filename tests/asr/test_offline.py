@@ -1,4 +1,4 @@
-"""Offline captions: utterances packed into full Whisper windows, conditioned on the text before."""
+"""Offline captions: speech laid end to end, decoded in full 30 s windows that seek as Whisper does."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench.corpus import normalize_text, wer
-from edge.asr.offline import WINDOW_FILL_S, WindowPacker
+from edge.asr.offline import MIN_SEEK_S, WINDOW_S, WindowPacker
 from edge.asr.streaming import CaptionStream
 from edge.asr.whisper import Segment, WindowResult
 from edge.events import AudioChunk
@@ -40,12 +40,13 @@ def test_window_time_maps_back_to_the_stream_across_the_dropped_pauses():
     assert packer.to_stream(4.0) == pytest.approx(20.0)
 
 
-def test_a_window_holds_at_most_its_fill_of_audio():
+def test_speech_joins_until_a_full_window_is_buffered_and_the_window_is_its_first_30_s():
     packer = WindowPacker()
-    packer.add(_seconds(WINDOW_FILL_S - 1.0), 0.0)
-    assert not packer.fits(_seconds(2.0))
-    with pytest.raises(ValueError, match="decode it"):
-        packer.add(_seconds(2.0), 30.0)
+    packer.add(_seconds(20.0), 0.0)
+    assert packer.fits(_seconds(15.0))
+    packer.add(_seconds(15.0), 40.0)
+    assert not packer.fits(_seconds(1.0))  # decode the head window first
+    assert len(packer.audio()) == int(WINDOW_S * RATE)  # cut inside the second chunk, as faster-whisper's are
 
 
 def test_segments_come_back_in_order_and_never_overlap_even_when_whisper_says_so():
@@ -56,37 +57,40 @@ def test_segments_come_back_in_order_and_never_overlap_even_when_whisper_says_so
     assert spans[1][0] >= spans[0][1]
 
 
-# -- what is decoded again ------------------------------------------------------------
+# -- where the next window starts -------------------------------------------------------
 
 
-def test_utterances_after_the_last_segment_are_decoded_again_in_the_next_window():
+def test_the_next_window_starts_where_the_last_finished_segment_ended():
     packer = WindowPacker()
-    packer.add(_seconds(5.0), 0.0)
-    packer.add(_seconds(5.0), 10.0)  # Whisper ended the window before this one
-    spans = packer.settle([_seg(0.0, 4.8, " First sentence.")])
-    assert len(spans) == 1
-    assert [p.start for p in packer.pieces] == [10.0]
-    assert packer.pieces[0].offset == 0.0  # it now opens the next window
+    packer.add(_seconds(20.0), 0.0)
+    packer.add(_seconds(15.0), 40.0)
+    spans = packer.settle([_seg(0.0, 8.0, " First."), _seg(8.0, 24.0, " Second.")])
+    assert [t for _, _, t in spans] == [" First.", " Second."]
+    assert spans[1][1] == pytest.approx(44.0)  # buffer time 24 s is 4 s into the chunk heard at 40 s
+    # What is left: the second chunk from 4 s on, opening the next window.
+    assert [(p.offset, p.start, p.duration) for p in packer.pieces] == [(0.0, pytest.approx(44.0), pytest.approx(11.0))]
 
 
-def test_an_unfinished_last_segment_is_not_emitted_but_decoded_again():
+def test_a_segment_the_window_cut_is_not_emitted_but_heard_again_whole():
     packer = WindowPacker()
-    packer.add(_seconds(5.0), 0.0)
-    packer.add(_seconds(5.0), 10.0)
-    spans = packer.settle([_seg(0.0, 5.0, " First."), _seg(5.0, 10.0, " Sec", closed=False)])
+    packer.add(_seconds(35.0), 0.0)
+    spans = packer.settle([_seg(0.0, 26.0, " First."), _seg(26.5, 30.0, " Sec", closed=False)])
     assert [t for _, _, t in spans] == [" First."]
-    assert [p.start for p in packer.pieces] == [10.0]
+    assert packer.pieces[0].start == pytest.approx(26.5)
+    assert len(packer.audio()) == int(8.5 * RATE)
 
 
-def test_audio_is_decoded_again_at_most_once():
+def test_a_window_always_moves_the_stream_on():
     packer = WindowPacker()
-    packer.add(_seconds(5.0), 0.0)
-    packer.add(_seconds(5.0), 10.0)
-    packer.settle([_seg(0.0, 4.8, " First.")])
-    assert packer.settle([]) == [] and not packer  # nothing heard in it twice: given up, not looped
+    packer.add(_seconds(35.0), 0.0)
+    # A closed segment ending almost at once would seek by 0.2 s: the window is dropped whole instead.
+    spans = packer.settle([_seg(0.0, 0.2, " Uh.")])
+    assert [t for _, _, t in spans] == [" Uh."]
+    assert packer.pieces[0].start == pytest.approx(WINDOW_S)
+    assert MIN_SEEK_S > 0.2
 
 
-def test_a_window_whisper_found_empty_is_not_retried():
+def test_a_window_whisper_found_empty_is_dropped_whole():
     packer = WindowPacker()
     packer.add(_seconds(5.0), 0.0)
     assert packer.settle([]) == [] and not packer
@@ -122,15 +126,15 @@ class Bursts:
         return 0.9 if t % self.period < self.speech else 0.05
 
 
-def test_offline_packs_utterances_into_windows_and_conditions_each_on_the_one_before():
+def test_offline_decodes_full_windows_of_speech_and_conditions_each_on_the_one_before():
     profile = load_profile("x86-cpu")
-    assert profile.asr.offline.context_pad_s is None  # the profile's offline mode is packed windows
+    assert profile.asr.offline.context_pad_s is None  # the profile's offline mode is full windows
     engine = WindowEngine()
     stream = CaptionStream(engine, Bursts(4.0, 6.0), profile.asr, profile.vad_settings, live=False)
     audio = np.zeros(int(60 * RATE), np.float32)  # ten 4 s utterances, 2 s apart
     events = list(stream.run(AudioChunk("main", i / RATE, audio[i : i + 4000]) for i in range(0, len(audio), 4000)))
     assert len(engine.windows) >= 2
-    assert all(w <= WINDOW_FILL_S for w in engine.windows)
+    assert all(w <= WINDOW_S for w in engine.windows)
     assert sum(engine.windows) < 55  # the 2 s pauses were not decoded
     assert engine.calls[0]["previous"] == []
     assert engine.calls[1]["previous"][-3:] == [50_000, 100, 50_100]  # timestamps kept in the context
