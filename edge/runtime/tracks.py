@@ -99,9 +99,9 @@ class TrackBuilder:
             label = run_label(run)
             common = dict(stream=run.stream, run=run.id, start=records[0].start, end=max(r.end for r in records),
                           provenance=self._provenance, tags=["captions"],
-                          meta={"run": run.id, "wall_start": records[0].wall_start, "wall_end": max(r.wall_end for r in records),
-                                "close_reason": run.close_reason})
-            common["meta"]["polished"] = sum(r.type == POLISHED for r in records)  # re-decoded records used
+                          meta={"run": run.id, "wall_start": records[0].wall_start,
+                                "wall_end": max(r.wall_end for r in records), "close_reason": run.close_reason,
+                                "polished": sum(r.type == POLISHED for r in records)})  # re-decoded records used
             text = transcript_text(records)
             assets = [
                 {"data": to_webvtt(as_events(records)).encode(), "kind": "caption_track",
