@@ -253,6 +253,18 @@ class WhisperEngine:
                 result = self._generate(encoded, prompt, settings, max_new, repetition_penalty=1.3, timestamps=True)
                 segments = self._segments(result.sequences_ids[0], duration)
                 text = "".join(seg.text for seg in segments)
+            tried = [(result, segments, text)]
+            for temperature in settings.fallback_temperatures:
+                if not self._needs_fallback(result, text, settings):
+                    break
+                result = self._sample(encoded, prompt, settings, max_new, temperature)
+                segments = self._segments(result.sequences_ids[0], duration)
+                text = "".join(seg.text for seg in segments)
+                tried.append((result, segments, text))
+            if len(tried) > 1 and self._needs_fallback(result, text, settings):
+                # None passed: keep the likeliest that at least does not loop (as faster-whisper).
+                pool = [t for t in tried if _compression_ratio(t[2]) <= COMPRESSION_LIMIT] or tried
+                result, segments, text = max(pool, key=lambda t: float(t[0].scores[0]) if t[0].scores else -1e9)
         avg_logprob = float(result.scores[0]) if result.scores else 0.0
         no_speech = float(result.no_speech_prob)
         dropped = ""
@@ -294,6 +306,33 @@ class WhisperEngine:
         # A window cut before its closing timestamp ends where the audio does.
         close(duration, closed=False)
         return out
+
+    @staticmethod
+    def _needs_fallback(result, text: str, settings: DecodeSettings) -> bool:
+        avg_logprob = float(result.scores[0]) if result.scores else 0.0
+        if float(result.no_speech_prob) > settings.no_speech_threshold and avg_logprob < settings.logprob_threshold:
+            return False  # silence: dropped, not decoded again
+        return _compression_ratio(text) > COMPRESSION_LIMIT or avg_logprob < settings.logprob_threshold
+
+    def _sample(self, encoded, prompt: list[int], settings: DecodeSettings, max_new: int, temperature: float):
+        """Five sampled candidates at `temperature`; the likeliest is returned first."""
+        ctranslate2.set_random_seed(settings.fallback_seed)
+        found = self._model.generate(
+            encoded,
+            [prompt],
+            beam_size=1,
+            num_hypotheses=5,
+            sampling_temperature=temperature,
+            sampling_topk=0,
+            max_length=len(prompt) + max_new,
+            max_initial_timestamp_index=50,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=[-1],
+        )[0]
+        best = max(range(len(found.sequences_ids)), key=lambda i: found.scores[i])
+        return _Best(found.sequences_ids[best], found.scores[best], found.no_speech_prob)
 
     def _generate(self, encoded, prompt: list[int], settings: DecodeSettings, max_new: int, repetition_penalty: float,
                   timestamps: bool = False):
@@ -347,6 +386,23 @@ class WhisperEngine:
         boundaries = np.cumsum([len(w.tokens) for w in words])
         limit = len(audio) / SAMPLE_RATE
         return [float(min(jump_times[min(b, len(jump_times) - 1)], limit)) for b in boundaries]
+
+
+@dataclass(frozen=True, slots=True)
+class _Best:
+    """One sampled candidate, shaped as CTranslate2's result (first sequence and score)."""
+
+    sequence: list[int]
+    score: float
+    no_speech_prob: float
+
+    @property
+    def sequences_ids(self) -> list[list[int]]:
+        return [self.sequence]
+
+    @property
+    def scores(self) -> list[float]:
+        return [self.score]
 
 
 def _compression_ratio(text: str) -> float:

@@ -182,3 +182,46 @@ def test_offline_transcription_of_several_utterances_is_correct_and_in_place(spe
     for e in events:
         assert spans[0][0] - 1.0 <= e.start <= e.end <= spans[-1][1] + 1.0
     assert all(b.start >= a.end for a, b in zip(events, events[1:]))
+
+
+# -- temperature fallback ------------------------------------------------------------------
+
+
+class UnsureBeam:
+    """The real model, except that its beam answers are scored as a very unsure window would be."""
+
+    def __init__(self, model) -> None:
+        self._model, self.temperatures = model, []
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def generate(self, encoded, prompts, **kw):
+        results = self._model.generate(encoded, prompts, **kw)
+        if kw.get("sampling_temperature"):
+            self.temperatures.append(kw["sampling_temperature"])
+            return results
+        beam = results[0]
+        return [type("Unsure", (), {"sequences_ids": beam.sequences_ids, "scores": [-3.0],
+                                    "no_speech_prob": beam.no_speech_prob})()]
+
+
+@pytest.mark.slow
+def test_an_unsure_window_is_sampled_again_until_a_candidate_passes(speech_models):
+    from edge.asr.whisper import WhisperEngine
+    from edge.registry import Registry
+
+    real = speech_models.whisper
+    unsure = UnsureBeam(real._model)
+    profile = load_profile("x86-cpu")
+    engine = WhisperEngine(unsure, Registry().resolve(profile.asr.engine.model)[1], real.scheduler)
+    settings = profile.asr.offline
+    assert settings.fallback_temperatures[0] == 0.2
+    audio = speak("The council voted to close the old swimming pool in March.", "en-us")
+    result = engine.decode_window(audio, settings)
+    # The beam's answer scored -3.0 (under the -1.0 threshold), so candidates were sampled, coolest
+    # first, and sampling stopped at the first temperature whose best candidate passed.
+    assert unsure.temperatures[0] == 0.2 and len(unsure.temperatures) < len(settings.fallback_temperatures)
+    assert result.avg_logprob > settings.logprob_threshold
+    assert wer("The council voted to close the old swimming pool in March.",
+               " ".join(s.text for s in result.segments)) <= 0.2
