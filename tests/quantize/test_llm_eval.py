@@ -155,11 +155,14 @@ def _quality(ppl: float, ref: float, acc: float, acc_ref: float) -> dict[str, fl
 
 
 def test_the_gate_refuses_a_variant_whose_perplexity_explodes_and_says_by_how_much():
-    # The shape of what ORT dynamic int8 did to SmolLM2-135M here (see models/smollm2-135m-instruct.evidence.json).
-    ok, why = gate_for("llm").check(_quality(2000.0, 43.26, 0.0, 0.5))
+    # What ORT dynamic int8 did to SmolLM2-135M here (models/smollm2-135m-instruct.evidence.json): perplexity
+    # 14.7 million against 43.3; the verifier kept none of either model's draft sentences.
+    ok, why = gate_for("llm").check(_quality(14683082.6, 43.265, 0.0, 0.0))
     assert not ok
-    assert "perplexity 2000 vs 43.26 for fp32" in why and "fails <= x1.1" in why
-    assert "drop 0.50 fails <= 0.15" in why
+    assert "perplexity 1.468e+07 vs 43.27 for fp32" in why and "fails <= x1.1" in why
+    assert "damaged" in why
+    ok, why = gate_for("llm").check(_quality(2000.0, 43.26, 0.0, 0.5))
+    assert not ok and "drop 0.50 fails <= 0.15" in why
 
 
 def test_the_gate_passes_a_faithful_variant_and_a_small_drop_in_acceptance():
