@@ -32,6 +32,7 @@ _WORD_SPLIT = str.maketrans({c: " " for c in "!\"#$%&()*+,./:;<=>?@[\\]^_`{|}~-"
 # softmax at T=0.05 puts almost all mass on one subject, which hides which subjects come next.
 DISTILL_TEMPERATURE = 2.0
 BAGS = 30000
+NEWS_PAIRS = 12000
 # Set by this toolkit's own runs: 0.5 kept enough words per subject in every pool.
 CONFIDENT_WORD = 0.5
 HELD_OUT_SHARE = 10  # one text in 10, by hash
@@ -203,7 +204,8 @@ class Teacher:
 
 def build_corpus(teacher: Teacher, *, bags: int = BAGS, docs: int = 3000) -> dict[str, tuple[list[str], np.ndarray]]:
     """Each source's texts with the teacher's distribution over subjects."""
-    out = {"news": distill_corpus.news_sentences(), "descriptions": distill_corpus.description_sentences(),
+    out = {"news": distill_corpus.news_sentences(), "news_pairs": distill_corpus.news_pairs(NEWS_PAIRS),
+           "descriptions": distill_corpus.description_sentences(),
            "docs": distill_corpus.doc_sentences(docs),
            "lexicon": distill_corpus.lexicon(teacher.tokenizer_json)}
     labelled = {name: (texts, teacher.label(texts)) for name, texts in out.items()}
@@ -217,7 +219,7 @@ def _agreement(a: list[str], b: list[str]) -> float:
     return round(float(np.mean([x == y for x, y in zip(a, b)])), 3) if a else float("nan")
 
 
-def distill(out: Path, *, registry=None, cache_dir: Path | None = None, bags: int = BAGS, epochs: int = 12) -> dict:
+def distill(out: Path, *, registry=None, cache_dir: Path | None = None, bags: int = BAGS, epochs: int = 6) -> dict:
     """Train, measure and gate the student; it is written to `out` only if it passes the tagger gate."""
     teacher = Teacher(registry, cache_dir if cache_dir is not None else out.parent / "distill-cache")
     corpus = build_corpus(teacher, bags=bags)

@@ -6,6 +6,8 @@ Sources, each named in the report so a reader can judge what the student saw:
   sentences of distill_vocab.py (per subject and mixed across subjects);
 - descriptions: the teacher's own subject descriptions, and halves of them
   joined across subjects;
+- news pairs: the first half of one project news sentence joined to the
+  second half of any other;
 - docs: prose sentences from the READMEs under /usr/share/doc and the package
   descriptions (METADATA) of the Python environment: off-topic text, so the
   student also learns what the teacher does with text that is no news at all;
@@ -56,6 +58,29 @@ def news_sentences() -> list[str]:
     from quantize.distill_vocab import sentences as bank_sentences
 
     return _unique(sentences + bank_sentences())
+
+
+def _own_news() -> list[str]:
+    out = []
+    for rel in NEWS_FILES:
+        path = ROOT / rel
+        if path.is_file():
+            lines = [json.loads(x)["text"] if rel.endswith(".jsonl") else x for x in path.read_text().splitlines() if x]
+            out += [x.strip() for x in lines if len(x.split()) >= 4 and not x.lstrip().startswith("#")]
+    return _unique(out)
+
+
+def news_pairs(n: int, *, seed: int = 0) -> list[str]:
+    """`n` sentences made of the first half of one project news sentence and the second half of another
+    (any two, across files and subjects): news-like text on which the teacher weighs two stories."""
+    own = _own_news()
+    rng = np.random.default_rng(seed)
+    out = []
+    for a, b in rng.integers(len(own), size=(n, 2)):
+        if a != b:
+            first, second = own[a].split(), own[b].split()
+            out.append(" ".join(first[: len(first) // 2] + second[len(second) // 2:]))
+    return _unique(out)
 
 
 def description_sentences() -> list[str]:
