@@ -228,7 +228,12 @@ def _eval(args: argparse.Namespace, command: str) -> int:
         rows.append((e.model, evaluate.eval_embeddings(e.model, e.file, backend=e.backend)))
     llm = getattr(profile, "llm", None)
     if "llm" in wanted and llm is not None:
-        rows.append((llm.model, evaluate.eval_llm(llm.model, llm.backend, llm.precision or "f32")))
+        if evaluate.llm_reference(llm.model).is_file():
+            rows.append((llm.model, evaluate.eval_llm(llm.model, llm.backend, llm.precision or "f32")))
+        else:  # the reference needs the torch environment: the other tasks' rows are still measured
+            print(f"skipped llm: no fp32 reference at {evaluate.llm_reference(llm.model)}; make it with "
+                  f".venv-quantize/bin/python -m quantize export <the model's GGUF> "
+                  f"{evaluate.llm_reference(llm.model).parent} --to onnx", file=sys.stderr)
     vision = getattr(profile, "vision", None)
     if "ocr" in wanted and vision is not None and vision.ocr.enabled:
         rows.append((evidence.OCR_MODEL, evaluate.eval_ocr(vision.ocr.engine, vision.ocr.precision)))
