@@ -15,7 +15,7 @@ streaming setting as field=value (e.g. final_context_s=20, the seconds of
 earlier utterances a final is decoded after). `--fast` runs them unpaced to
 choose a policy by WER on a busy machine (same finals as a run that keeps up).
 
-    python -m bench.asr --set tune --live-only --fast --curve "2.5,0.5,final_context_s=0;2.5,0.5,final_context_s=20"
+    python -m bench.asr --set tune --live-only --fast --curve "2.5,0.5,final_context_s=20"
 """
 
 from __future__ import annotations
@@ -218,8 +218,8 @@ def _pct(values: list[float], q: float) -> str:
 # Live policies on the curve (see apply_policy). Earlier commits show words
 # sooner but lock in what a longer look would fix; audio context (seconds of
 # earlier utterances before a final's own) costs encoder time on each final.
-CURVE = ("1.5,0.3", "2.5,0.5,final_context_s=0", "2.5,0.5,final_context_s=10", "2.5,0.5,final_context_s=20",
-         "2.5,0.5,final_context_s=20,partial_context_s=10", "10.0,0.5")
+CURVE = ("1.5,0.3", "10.0,0.5", "2.5,0.5,final_context_s=20", "10.0,0.5,final_context_s=20",
+         "2.5,0.5,final_context_s=20,partial_context_s=10")
 
 
 def _pooled(items, texts: list[str]) -> float:
