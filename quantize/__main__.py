@@ -164,7 +164,8 @@ def _run(args: argparse.Namespace, command: str) -> int:
         print(json.dumps(result, indent=1))
         if not result["passed"]:
             print(f"refused: {result['gate']}, short by {result['short_by_points']} points; "
-                  f"nothing written to {args.out}", file=sys.stderr)
+                  f"nothing written to {args.out} (the refused student, for inspection: "
+                  f"{result.get('refused_student')})", file=sys.stderr)
             return 1
     elif args.command == "calibration-set":
         from quantize.tensorrt import embedder_calibration_set

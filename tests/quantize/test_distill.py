@@ -85,7 +85,7 @@ def test_the_gate_refuses_a_weak_student_and_writes_nothing(tmp_path, teacher):
     assert report["teacher_agreement"] < GATES["tagger"].limit
     assert "teacher_agreement" in report["gate"] and "fails >= 0.75" in report["gate"]
     assert report["short_by_points"] == pytest.approx(100 * (0.75 - report["teacher_agreement"]), abs=0.06)
-    assert not (tmp_path / "weak.npz").exists()
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even under another name
 
 
 def test_a_file_that_is_no_student_is_refused_with_the_command_that_makes_one(tmp_path):
