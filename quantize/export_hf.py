@@ -25,6 +25,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,3 +163,11 @@ def _to_openvino(model_dir: Path, out: Path, task: str) -> None:
     # gated step here (quantize/nncf_compress.py), so the export itself stays the fp32 reference.
     main_export(str(model_dir), out, task=task, library_name="transformers", local_files_only=True,
                 convert_tokenizer=True, ov_config=OVConfig(dtype="fp32"))
+    if not (out / "openvino_tokenizer.xml").is_file():
+        # Seen with SmolLM2's tokenizer as transformers rebuilds it from a GGUF: openvino-tokenizers 2026.4.1 fails
+        # ("index '2' out of range") and optimum-intel only logs it. OpenVINO core loads the IR (with tokenizer.json);
+        # OpenVINO GenAI cannot, so say so rather than leave a directory that looks complete.
+        print(f"warning: no OpenVINO tokenizer model was written to {out.name} (openvino-tokenizers could not convert "
+              "this tokenizer): OpenVINO core and quantize.llm_eval load the IR with tokenizer.json; OpenVINO GenAI "
+              "needs openvino_tokenizer.xml (for a GGUF, GenAI writes it itself: quantize.llm_eval.ir_from_gguf)",
+              file=sys.stderr)
