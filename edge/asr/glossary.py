@@ -25,9 +25,9 @@ On the HELD-OUT set (34 other names, five other voices; nothing chosen on it),
 offline: recall 0/34 none, 7/34 correct, 3/34 prompt, 11/34 both; names-speech
 WER 62.1% none, 58.6% correct, 60.8% both; no-name WER 22.5% none and correct,
 24.7% prompt and both (+2.2 points: over the 0.5 limit); live both: recall
-11/34, no-name WER +3.3 points. A run at load 25-35 gave 2/34 for both, the
-prompt echoed as a looping term list (names WER 98.4%): names-speech output is
-not the same from run to run. The prompt does not carry to unseen speech as it is.
+11/34, no-name WER +3.3 points (live on the live policy of 01:34 UTC, before
+d7f0b12). Before the offline decoder's temperature fallback (5c2544f) the
+prompt echoed as a looping term list: both 2/34, names WER 98.4%. The prompt does not carry to unseen speech as it is.
 """
 
 from __future__ import annotations
