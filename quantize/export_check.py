@@ -190,11 +190,16 @@ def check_llm(root: Path) -> list[dict]:
     reference, accepted_ref = figures[0][2], None
     rows = []
     for kind, path, ppl in figures:
-        accepted = acceptance(text_generator(kind, path))["acceptance"]
-        accepted_ref = accepted if accepted_ref is None else accepted_ref
+        drafted = acceptance(text_generator(kind, path))
         quality = {"perplexity": round(ppl, 3), "perplexity_reference": round(reference, 3),
-                   "perplexity_ratio": round(ppl / reference, 4), "acceptance": accepted,
-                   "acceptance_reference": accepted_ref, "acceptance_drop": round(accepted_ref - accepted, 4)}
+                   "perplexity_ratio": round(ppl / reference, 4)}
+        # No model sentence written means the drafts fell back to extractive text: there is no rate to compare,
+        # and the gate then says the acceptance half was not measured (a 0% vs 0% "no drop" would pass falsely).
+        if drafted["sentences_written"]:
+            accepted = drafted["acceptance"]
+            accepted_ref = accepted if accepted_ref is None else accepted_ref
+            quality.update(acceptance=accepted, acceptance_reference=accepted_ref,
+                           acceptance_drop=round(accepted_ref - accepted, 4))
         rows.append(_row("llm", path, kind, quality, f"{onnx_dir.name} (fp32 ONNX from the GGUF), "
                                                      f"{len(texts)} held passages, 3 draft transcripts"))
     return rows
