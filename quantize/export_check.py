@@ -195,9 +195,10 @@ def check_llm(root: Path) -> list[dict]:
                    "perplexity_ratio": round(ppl / reference, 4)}
         # No model sentence written means the drafts fell back to extractive text: there is no rate to compare,
         # and the gate then says the acceptance half was not measured (a 0% vs 0% "no drop" would pass falsely).
-        if drafted["sentences_written"]:
+        if path == onnx_dir and kind == "onnx" and drafted["sentences_written"]:
+            accepted_ref = drafted["acceptance"]
+        if drafted["sentences_written"] and accepted_ref is not None:
             accepted = drafted["acceptance"]
-            accepted_ref = accepted if accepted_ref is None else accepted_ref
             quality.update(acceptance=accepted, acceptance_reference=accepted_ref,
                            acceptance_drop=round(accepted_ref - accepted, 4))
         rows.append(_row("llm", path, kind, quality, f"{onnx_dir.name} (fp32 ONNX from the GGUF), "
