@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+from edge.asr.glossary import DEFAULT_MODE as DEFAULT_GLOSSARY_MODE
 from edge.errors import EdgeError
 
 log = logging.getLogger("edge")
@@ -76,9 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--task", choices=["transcribe", "translate"], default="transcribe",
                    help="translate: English captions of other languages (Whisper's translate task; rough on small models)")
     t.add_argument("--glossary", type=Path, help="the event's names, one per line ('Name | sounds like')")
-    t.add_argument("--glossary-mode", choices=["correct", "prompt", "both"], default="both",
-                   help="correct: fix names after decoding; prompt: give them to Whisper as context; "
-                   "both (default: best recall and WER in bench.glossary)")
+    t.add_argument("--glossary-mode", choices=["correct", "prompt", "both"], default=DEFAULT_GLOSSARY_MODE,
+                   help="correct (default: fixes names after decoding, leaves other speech as it was); prompt: "
+                   "give them to Whisper as context (more names, but worse WER elsewhere, bench.glossary); both")
 
     m = command("models", _models, "List or provision the model registry.")
     m.add_argument("action", choices=["list", "provision"])

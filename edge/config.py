@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edge.asr.glossary import DEFAULT_MODE as DEFAULT_GLOSSARY_MODE, GlossaryMode
 from edge.errors import ConfigError
 
 STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -157,7 +158,7 @@ class CaptionConfig(_Strict):
 
     language: str | None = None  # None: the model's default (English); a code; or auto (needs a multilingual model)
     glossary: Path | None = None  # the event's names, one per line: `Name | sounds like`
-    glossary_mode: Literal["correct", "prompt", "both"] = "both"  # bench/glossary.py measures each
+    glossary_mode: GlossaryMode = DEFAULT_GLOSSARY_MODE  # bench/glossary.py measures each
     # Re-decode closed speech in the background for the run's kept transcript (edge/asr/polish.py).
     polish: bool = True
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from edge.asr.glossary import Glossary, GlossaryMode
+from edge.asr.glossary import DEFAULT_MODE, Glossary, GlossaryMode
 from edge.asr.language import AUTO, LanguageLock
 
 Task = Literal["transcribe", "translate"]
@@ -29,7 +29,7 @@ class CaptionOptions:
     task: Task = "transcribe"
     # A glossary, or a function returning the current one (edited on the dashboard while the stream runs).
     glossary: Glossary | Callable[[], Glossary | None] | None = None
-    glossary_mode: GlossaryMode = "both"
+    glossary_mode: GlossaryMode = DEFAULT_MODE
     on_utterance: OnUtterance | None = None
 
 
@@ -117,7 +117,7 @@ def caption_options(
     language: str | None = None,
     task: Task = "transcribe",
     glossary: Glossary | Callable[[], Glossary | None] | Path | str | None = None,
-    glossary_mode: GlossaryMode = "both",
+    glossary_mode: GlossaryMode = DEFAULT_MODE,
     on_utterance: OnUtterance | None = None,
     where: str = "--language",
 ) -> CaptionOptions:
