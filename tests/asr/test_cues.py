@@ -115,6 +115,17 @@ def long_sentence_audio() -> np.ndarray:
 def caption(speech_models, audio: np.ndarray, live: bool) -> list[CaptionEvent]:
     # live without a clock: the live commit policy (partials, LocalAgreement finals) as fast as the CPU goes.
     stream = speech_models.caption_stream("main", live=live)
+    if live:
+        # This 9 s sentence is under the profile's min_commit_audio_s (committed whole at its pause);
+        # the rule is checked on words committed in pieces, as a longer utterance is.
+        from edge.asr.streaming import CaptionStream
+        from edge.asr.vad import SileroVad
+
+        profile = speech_models.profile
+        streaming = profile.asr.streaming.model_copy(update={"min_commit_audio_s": 2.5})
+        asr = profile.asr.model_copy(update={"streaming": streaming})
+        stream = CaptionStream(speech_models.whisper, SileroVad(speech_models.vad_session), asr,
+                               profile.vad_settings, stream="main", live=True)
     join = PunctuationJoin()
     step = 1600
     chunks = (AudioChunk("main", i / 16000, audio[i:i + step]) for i in range(0, len(audio), step))
