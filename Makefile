@@ -58,8 +58,9 @@ port-free:
 	@$(PYTHON) -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", $(PORT)))' 2>/dev/null \
 		|| { echo "error: port $(PORT) is already in use (another edge box or program listens there); stop it, or pick another port: make run PORT=8090"; exit 1; }
 
+# --durations: the slowest tests are listed in every CI log, so the suite's time (kept well under 20 min) is watched.
 test: setup
-	$(PY) -m pytest -q -rs
+	$(PY) -m pytest -q -rs --durations=15
 
 bench: setup
 	$(PY) -m bench.asr
