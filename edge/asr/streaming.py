@@ -20,9 +20,9 @@ buffer). Alignment for commits still uses the utterance alone.
 Committed tokens are the decoder's forced prefix, so finals are never revised
 and never repeated. Without `live`, only the accurate offline pass runs: one
 decode per utterance, or, when the offline settings ask for Whisper's full
-window (`context_pad_s: null`), several utterances packed into each 30 s
-window (edge/asr/offline.py), which is what faster-whisper does and what wins
-on speech the settings were not tuned on.
+window (`context_pad_s: null`), speech laid end to end in full 30 s windows
+that seek as faster-whisper's do (edge/asr/offline.py), which is what wins on
+speech the settings were not tuned on.
 """
 
 from __future__ import annotations
