@@ -14,10 +14,9 @@ e.g. SmolLM2 from its GGUF) as ctranslate2.Generator.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
-from quantize.export_hf import ExportError, check_output, describe_source, hf_directory, require_extra
+from quantize.export_hf import ExportError, check_output, describe_source, hf_directory, published, require_extra
 
 QUANTIZATIONS = ("int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16", "float32")
 # Small files a runtime needs beside model.bin (a tokenizer to turn text into the tokens CTranslate2 takes).
@@ -35,19 +34,10 @@ def convert(src: Path, out: Path, quantization: str = "int8") -> Path:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from ctranslate2.converters import TransformersConverter
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        with hf_directory(src, out.parent) as model_dir:
-            kept = [f for f in TOKENIZER_FILES if (model_dir / f).is_file()]
-            TransformersConverter(str(model_dir), copy_files=kept, low_cpu_mem_usage=True).convert(
-                str(partial), quantization=quantization, force=True)
-        if out.exists():
-            out.rmdir()
-        os.replace(partial, out)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
+    with published(out) as partial, hf_directory(src, out.parent) as model_dir:
+        kept = [f for f in TOKENIZER_FILES if (model_dir / f).is_file()]
+        TransformersConverter(str(model_dir), copy_files=kept, low_cpu_mem_usage=True).convert(
+            str(partial), quantization=quantization, force=True)
     return out
 
 

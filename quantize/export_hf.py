@@ -126,23 +126,32 @@ def export(src: Path, out: Path, to: str, *, task: str | None = None) -> Path:
     check_output(out)
     require_extra("torch", "transformers", "optimum")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is local: never wait on a hub that cannot be reached
+    with published(out) as partial, hf_directory(src, out.parent) as model_dir:
+        chosen = task or task_for(json.loads((model_dir / "config.json").read_text()))
+        if to == "onnx":
+            _to_onnx(model_dir, partial, chosen)
+        else:
+            _to_openvino(model_dir, partial, chosen)
+    return out
+
+
+@contextlib.contextmanager
+def published(out: Path) -> Iterator[Path]:
+    """A directory to build `out` in, moved in place whole once the block succeeds.
+
+    Written beside the output, so a failed build leaves no half directory named
+    `out` (check_output has made sure `out` is absent or empty).
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Written beside the output and moved in place whole, so a failed export leaves no half directory named `out`.
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        with hf_directory(src, out.parent) as model_dir:
-            chosen = task or task_for(json.loads((model_dir / "config.json").read_text()))
-            if to == "onnx":
-                _to_onnx(model_dir, partial, chosen)
-            else:
-                _to_openvino(model_dir, partial, chosen)
+        yield partial
         if out.exists():
-            out.rmdir()  # check_output made sure it is empty
+            out.rmdir()
         os.replace(partial, out)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    return out
 
 
 def _to_onnx(model_dir: Path, out: Path, task: str) -> None:

@@ -12,11 +12,10 @@ installed (the `quantize` extra, .venv-quantize).
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
-from quantize.export_hf import ExportError, check_output, require_extra
+from quantize.export_hf import ExportError, check_output, published, require_extra
 
 MODEL_XML = "openvino_model.xml"
 # method -> nncf.CompressWeightsMode member. Symmetric int4 is NNCF's default 4-bit mode; asym keeps a zero point
@@ -61,19 +60,11 @@ def compress(src: Path, out: Path, method: str, *, group_size: int | None = None
         # The rest of the layers (1 - ratio) stay int8_asym, NNCF's backup precision.
         kwargs.update(group_size=group_size or 64, ratio=1.0 if ratio is None else ratio)
     compressed = nncf.compress_weights(model, **kwargs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
+    with published(out) as partial:
         partial.mkdir()
         # compress_to_fp16=False: the float parts keep the reference's precision; only the weights change.
         ov.save_model(compressed, partial / MODEL_XML, compress_to_fp16=False)
         for item in src.iterdir():
             if item.name not in (MODEL_XML, "openvino_model.bin") and item.is_file():
                 shutil.copy2(item, partial / item.name)
-        if out.exists():
-            out.rmdir()
-        os.replace(partial, out)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
     return out

@@ -133,3 +133,19 @@ def test_ct2_refuses_an_unknown_quantization_and_a_missing_source(capsys, tmp_pa
     assert code == 2 and "unknown CTranslate2 quantization 'int3'" in err and "int8_float32" in err
     code, err = run(capsys, "ct2", str(tmp_path / "nowhere"), str(tmp_path / "out"))
     assert code == 2 and "does not exist" in err
+
+
+def test_an_output_appears_whole_or_not_at_all(tmp_path):
+    from quantize.export_hf import published
+
+    out = tmp_path / "variant"
+    with pytest.raises(RuntimeError):
+        with published(out) as partial:
+            partial.mkdir()
+            (partial / "model.xml").write_text("half")
+            raise RuntimeError("the build failed")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    with published(out) as partial:
+        partial.mkdir()
+        (partial / "model.xml").write_text("whole")
+    assert (out / "model.xml").read_text() == "whole" and [p.name for p in tmp_path.iterdir()] == ["variant"]
