@@ -84,13 +84,19 @@ class WindowPacker:
     def clear(self) -> None:
         self.pieces, self._audio, self._samples = [], [], 0
 
-    def settle(self, segments: list[Segment]) -> list[tuple[float, float, str]]:
+    def settle(self, segments: list[Segment], *, last_window: bool = False) -> list[tuple[float, float, str]]:
         """The decoded window's segments in stream time; drops the audio they settled.
 
         As faster-whisper's seek: a last segment the window cut before its
         closing timestamp is not kept but heard again at the head of the next
         window; otherwise the next window starts where the last segment ended.
         A window with no segment (silence, noise) is dropped whole.
+
+        The audio's last window (`last_window`) ends with its closed segment,
+        as faster-whisper's does: what follows it is the VAD's padding and a
+        word's tail, and decoding that second or two alone, with the sentence
+        before it as the prompt, made Whisper repeat the sentence (seen on a
+        CPU whose rounding differs from this one's, tests/asr/test_cues.py).
         """
         window = min(self._samples, self.max_samples) / SAMPLE_RATE
         seek = window
@@ -98,7 +104,7 @@ class WindowPacker:
             last = segments[-1]
             if not last.closed and len(segments) > 1 and last.start >= MIN_SEEK_S:
                 segments, seek = segments[:-1], last.start
-            elif last.closed and MIN_SEEK_S <= last.end < window:
+            elif last.closed and MIN_SEEK_S <= last.end < window and not (last_window and self._samples <= self.max_samples):
                 seek = last.end
         spans = self.stream_segments(segments)
         self._drop(int(round(seek * SAMPLE_RATE)))

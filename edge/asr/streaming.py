@@ -170,7 +170,7 @@ class CaptionStream:
         for frame in self._segmenter.flush():
             yield from self._on_frame(frame)
         while self._packer:
-            yield from self._decode_window()
+            yield from self._decode_window(last=True)
 
     # -- VAD-driven state machine -------------------------------------------------
 
@@ -337,14 +337,14 @@ class CaptionStream:
             yield from self._decode_window()
         self._packer.add(audio, start)
 
-    def _decode_window(self) -> Iterator[CaptionEvent]:
+    def _decode_window(self, *, last: bool = False) -> Iterator[CaptionEvent]:
         if not self._packer:
             return
         settings = self._asr.offline
         audio = self._packer.audio()
         result = self._engine.decode_window(audio, settings, previous=self._previous(settings),
                                             **self._opts.window_args(audio, self._packer.to_stream(0.0), self._position))
-        spans = self._packer.settle(result.segments)
+        spans = self._packer.settle(result.segments, last_window=last)
         self._history = (self._history + list(result.sequence))[-MAX_WINDOW_PREVIOUS:]
         for start, end, text in spans:
             yield self._event("final", text, start, end)

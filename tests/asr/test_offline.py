@@ -90,6 +90,23 @@ def test_a_window_always_moves_the_stream_on():
     assert MIN_SEEK_S > 0.2
 
 
+def test_the_audio_ends_with_the_last_windows_closed_segment_and_its_tail_is_not_decoded_alone():
+    packer = WindowPacker()
+    packer.add(_seconds(10.0), 0.0)
+    # Mid-stream the next window would start at 8 s; a 2 s tail decoded alone after its own
+    # sentence is where Whisper repeats the sentence, so the audio's last window ends here.
+    spans = packer.settle([_seg(0.0, 8.0, " The whole sentence.")], last_window=True)
+    assert [t for _, _, t in spans] == [" The whole sentence."]
+    assert not packer
+
+
+def test_a_last_window_with_more_than_a_window_buffered_still_seeks():
+    packer = WindowPacker()
+    packer.add(_seconds(35.0), 0.0)
+    packer.settle([_seg(0.0, 24.0, " First.")], last_window=True)
+    assert packer.pieces[0].start == pytest.approx(24.0)
+
+
 def test_a_window_whisper_found_empty_is_dropped_whole():
     packer = WindowPacker()
     packer.add(_seconds(5.0), 0.0)
