@@ -8,7 +8,15 @@ cloud_sync.center.
 
 from __future__ import annotations
 
-from cloud_sync.config import SyncConfig
-from cloud_sync.syncer import Syncer
+import importlib
 
 __all__ = ["SyncConfig", "Syncer"]
+_HOME = {"SyncConfig": "cloud_sync.config", "Syncer": "cloud_sync.syncer"}
+
+
+def __getattr__(name: str):
+    # Loaded when first asked for: the center and its CLI never need the box's sync loop (MQTT, the outbox,
+    # the store), and every `edge-center` command paid for importing it.
+    if name in _HOME:
+        return getattr(importlib.import_module(_HOME[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
