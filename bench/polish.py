@@ -13,11 +13,12 @@ the streams run. Reported per item: live WER, polished WER
 live final latency (emitted_at - end) with polishing running, and how long
 polishing lagged behind the end of the streams.
 
---quality: the same items read as fast as the machine decodes (the file path:
-packed windows), every closed utterance handed to the same polisher; polished
-WER against offline `edge transcribe` on the same file. What the polisher
-hears is the same VAD's utterances either way; only the pacing differs, so
-the figures do not depend on machine load.
+--quality: the same items read as fast as the machine decodes, cut by the
+live VAD settings (the utterances a camera's run hands over), every closed
+utterance handed to the same polisher of a live run; polished WER against
+offline `edge transcribe` on the same file. What the polisher hears is the
+live VAD's utterances either way; only the pacing differs, so the figures do
+not depend on machine load.
 
 --translate: bench.languages' Spanish, German and French sentences (espeak-ng)
 captioned by whisper-base with their language set, the closed speech handed
@@ -111,7 +112,8 @@ def live(args) -> dict:
         offline_text = offline(item.wav)
         with tempfile.TemporaryDirectory() as tmp:
             store = AssetStore(Path(tmp) / "store")
-            polisher = Polisher(store, models.whisper, models.profile.asr.offline)
+            polisher = Polisher(store, models.whisper, models.profile.asr.offline, live_vad=models.profile.vad_settings,
+                                offline_vad=models.profile.offline_vad_settings)
             polisher.start()
             finals: dict[str, list] = {}
             runs = {}
@@ -159,6 +161,8 @@ def quality(args) -> dict:
     from edge.asr.models import SpeechModels
     from edge.asr.options import CaptionOptions
     from edge.asr.polish import ClosedSpeech, Polisher, best_text
+    from edge.asr.streaming import CaptionStream
+    from edge.asr.vad import SileroVad
     from edge.events import AudioChunk
     from edge.profiles import load_profile
     from edge.store import AssetStore
@@ -168,14 +172,17 @@ def quality(args) -> dict:
     for item in _items(args.limit):
         offline_text = offline(item.wav)
         with tempfile.TemporaryDirectory() as tmp, AssetStore(Path(tmp) / "store") as store:
-            run = store.records.open_run("cam", str(item.wav), live=False)
-            polisher = Polisher(store, models.whisper, models.profile.asr.offline)
+            run = store.records.open_run("cam", str(item.wav), live=True)
+            polisher = Polisher(store, models.whisper, models.profile.asr.offline, live_vad=models.profile.vad_settings,
+                                offline_vad=models.profile.offline_vad_settings)
             polisher.start()
 
             def closed(start, audio, language):
                 polisher.submit(ClosedSpeech(run.id, "cam", start, audio, language))
 
-            stream = models.caption_stream("cam", live=False, options=CaptionOptions(on_utterance=closed))
+            # The live VAD's utterances, as a camera's run hands them over; decoded here without pacing.
+            stream = CaptionStream(models.whisper, SileroVad(models.vad_session), models.profile.asr,
+                                   models.profile.vad_settings, stream="cam", options=CaptionOptions(on_utterance=closed))
             finals = [e for e in stream.run([AudioChunk("cam", 0.0, audio_of(item.wav))]) if e.type == "final"]
             store.records.append_captions(run, finals)
             store.records.close_run(run.id, "ended")

@@ -166,6 +166,7 @@ class BoxCaptions:
             engine = models.whisper
             self.polisher = Polisher(
                 store, engine, models.profile.asr.offline, glossary_for=self.book.for_stream,
+                live_vad=models.profile.vad_settings, offline_vad=models.profile.offline_vad_settings,
                 bias_for=(lambda stream: self._bias(engine, stream)) if self.mode in ("prompt", "both") else None)
 
     def _bias(self, engine: Any, stream: str) -> list[int] | None:

@@ -63,14 +63,13 @@ def test_english_speech_is_not_sent_for_translation_and_undetected_speech_is_det
     translator = Translator(None, Multilingual(), None)
     quiet = np.zeros(SAMPLE_RATE, np.float32)
     translator.submit(ClosedSpeech("r", "rueda", 0.0, quiet, "en"))
-    assert "r" not in translator._open
+    assert not translator._queue
     for language in (None, AUTO, "es"):
         translator.submit(ClosedSpeech("r", "rueda", 0.0, quiet, language))
-    assert len(translator._open["r"].parts) == 3
-    unknown = ClosedSpeech("r", "rueda", 0.0, quiet, None)
-    assert not translator.decodes(translator.language_for(unknown, quiet))  # heard as English: left alone
+    assert [s.language for s in translator._queue] == [None, AUTO, "es"]
+    assert not translator.decodes(translator.language_for(None, quiet))  # heard as English: left alone
     polisher = Polisher(None, Multilingual(), None)  # the polisher, too, decodes in the detected language
-    assert polisher.language_for(unknown, quiet) == "en" and polisher.decodes("en")
+    assert polisher.language_for(AUTO, quiet) == "en" and polisher.decodes("en")
 
 
 def test_only_the_streams_that_translate_hand_their_speech_to_the_translator():
@@ -109,7 +108,9 @@ def test_a_spanish_run_gets_an_english_translation_track_beside_its_spanish_one(
     audio = np.concatenate([silence, speak(SPANISH, "es"), silence])
     with AssetStore(tmp_path / "store") as store:
         run = store.records.open_run("rueda", "rueda.wav", live=True)
-        translator = Translator(store, multilingual.whisper, multilingual.profile.asr.offline, idle_s=600)
+        translator = Translator(store, multilingual.whisper, multilingual.profile.asr.offline,
+                                live_vad=multilingual.profile.vad_settings,
+                                offline_vad=multilingual.profile.offline_vad_settings)
         translator.start()
         try:
             def closed(start, samples, language):
