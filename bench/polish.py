@@ -10,8 +10,10 @@ plus beckett) is captioned by N streams side by side at real-time pace, as
 to the polisher, which re-decodes in the scheduler's background class while
 the streams run. Reported per item: live WER, polished WER
 (edge.asr.polish.best_text), offline `edge transcribe` WER on the same file,
-live final latency (emitted_at - end) with polishing running, and how long
-polishing lagged behind the end of the streams.
+live final latency (emitted_at - end) with polishing running, how long
+polishing lagged behind the end of the streams, and the box process's CPU
+over the item (process time / wall time, in cores). `--item beckett` runs the
+short item alone (a quick check that the live path works).
 
 --quality: the same items read as fast as the machine decodes, cut by the
 live VAD settings (the utterances a camera's run hands over), every closed
@@ -90,9 +92,11 @@ def audio_of(wav: Path) -> np.ndarray:
     return samples.astype(np.float32) / 32768
 
 
-def _items(limit: int | None):
+def _items(args):
     items = build_set(TEST)
-    return items[:limit] if limit else items
+    if args.item:
+        items = [i for i in items if i.name in args.item]
+    return items[:args.limit] if args.limit else items
 
 
 # -- live, at real-time pace ----------------------------------------------------------------------
@@ -108,7 +112,7 @@ def live(args) -> dict:
 
     models = SpeechModels.load(load_profile("x86-cpu"))
     rows = []
-    for item in _items(args.limit):
+    for item in _items(args):
         offline_text = offline(item.wav)
         with tempfile.TemporaryDirectory() as tmp:
             store = AssetStore(Path(tmp) / "store")
@@ -132,6 +136,8 @@ def live(args) -> dict:
                         got.append(ev)
                 store.records.close_run(run.id, "ended")
 
+            # The box's CPU while it captions and polishes: process time over wall time, in cores.
+            cpu0, wall0 = time.process_time(), time.monotonic()
             threads = [threading.Thread(target=one, args=(f"s{i}",)) for i in range(args.streams)]
             for t in threads:
                 t.start()
@@ -140,6 +146,7 @@ def live(args) -> dict:
             ended = time.monotonic()
             polisher.drain(timeout=1800)
             lag = time.monotonic() - ended
+            cpu = (time.process_time() - cpu0) / max(time.monotonic() - wall0, 1e-9)
             polisher.stop()
             for name, evs in finals.items():
                 records = store.records.read(run=runs[name].id, type=None, limit=None)
@@ -149,7 +156,8 @@ def live(args) -> dict:
                              "offline": offline_text, "polish_lag_s": round(lag, 1),
                              "skipped_s": polisher.skipped_s,
                              "latency_median_s": float(np.median(lat)) if lat else None,
-                             "latency_p90_s": float(np.percentile(lat, 90)) if lat else None})
+                             "latency_p90_s": float(np.percentile(lat, 90)) if lat else None,
+                             "cpu_cores": round(cpu, 2)})
             store.close()
     return {"mode": "live", "streams": args.streams, "rows": rows}
 
@@ -169,7 +177,7 @@ def quality(args) -> dict:
 
     models = SpeechModels.load(load_profile("x86-cpu"))
     rows = []
-    for item in _items(args.limit):
+    for item in _items(args):
         offline_text = offline(item.wav)
         with tempfile.TemporaryDirectory() as tmp, AssetStore(Path(tmp) / "store") as store:
             run = store.records.open_run("cam", str(item.wav), live=True)
@@ -182,7 +190,8 @@ def quality(args) -> dict:
 
             # The live VAD's utterances, as a camera's run hands them over; decoded here without pacing.
             stream = CaptionStream(models.whisper, SileroVad(models.vad_session), models.profile.asr,
-                                   models.profile.vad_settings, stream="cam", options=CaptionOptions(on_utterance=closed))
+                                   models.profile.vad_settings, stream="cam",
+                                   options=CaptionOptions(on_utterance=closed))
             finals = [e for e in stream.run([AudioChunk("cam", 0.0, audio_of(item.wav))]) if e.type == "final"]
             store.records.append_captions(run, finals)
             store.records.close_run(run.id, "ended")
@@ -267,17 +276,18 @@ def print_table(result: dict) -> None:
     print(f"\nPolished transcript on the test set: {result['streams']} live streams at real-time pace, tiny.en "
           "(x86-cpu); polishing in the background class while they run")
     print("| item | stream | live WER | polished WER | offline edge transcribe WER | live final latency median / p90 "
-          "| polishing done after the end |")
-    print("|---|---|---|---|---|---|---|")
+          "| polishing done after the end | box CPU (cores) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         med = "n/a" if r["latency_median_s"] is None else f"{r['latency_median_s']:.2f} s"
         p90 = "n/a" if r["latency_p90_s"] is None else f"{r['latency_p90_s']:.2f} s"
         print(f"| {r['item']} | {r['stream']} | {100 * pooled([(r['reference'], r['live'])]):.1f}% "
               f"| {100 * pooled([(r['reference'], r['polished'])]):.1f}% "
-              f"| {100 * pooled([(r['reference'], r['offline'])]):.1f}% | {med} / {p90} | {r['polish_lag_s']:.1f} s |")
+              f"| {100 * pooled([(r['reference'], r['offline'])]):.1f}% | {med} / {p90} | {r['polish_lag_s']:.1f} s "
+              f"| {r.get('cpu_cores', float('nan')):.2f} |")
     print(f"| all (pooled) | | {100 * pooled([(r['reference'], r['live']) for r in rows]):.1f}% "
           f"| {100 * pooled([(r['reference'], r['polished']) for r in rows]):.1f}% "
-          f"| {100 * pooled([(r['reference'], r['offline']) for r in rows]):.1f}% | | |")
+          f"| {100 * pooled([(r['reference'], r['offline']) for r in rows]):.1f}% | | | |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--translate", action="store_true", help="the English track of es/de/fr speech")
     parser.add_argument("--streams", type=int, default=2, help="live streams side by side (live mode)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N test-set items")
+    parser.add_argument("--item", action="append", choices=("clean", "noisy", "beckett"),
+                        help="only this test-set item (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     args = parser.parse_args(argv)
     result = translate(args) if args.translate else quality(args) if args.quality else live(args)

@@ -19,7 +19,7 @@ from edge.profiles import DecodeSettings
 from edge.runtime.scheduler import Priority
 from edge.store import AssetStore
 from edge.store.records import CAPTION, POLISHED, Record
-from tests.conftest import SENTENCES, read_wav
+from tests.conftest import read_wav
 
 
 def rec(seq: int, type_: str, text: str, start: float, end: float, **data) -> Record:
