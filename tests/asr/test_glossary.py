@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from bench.corpus import wer
-from edge.asr.glossary import MAX_BYTES, MAX_TERMS, Glossary, GlossaryBook, GlossaryError, load_glossaries
+from edge.asr.glossary import (MAX_BYTES, MAX_TERMS, Glossary, GlossaryBook, GlossaryError, Matcher, load_glossaries,
+                                phonetic)
 from edge.cli import main
 from tests.conftest import speak, write_wav
 
@@ -103,6 +104,45 @@ def test_ordinary_sentences_are_left_alone():
                  " Heavy rain is expected across the north this weekend.",
                  " Logistics firms say the new rules will cost them."):
         assert g.correct(text) == text
+
+
+def test_the_sound_key_folds_the_ways_english_spells_one_sound():
+    assert phonetic("Tchoupitoulas") == phonetic("chop a too lus")
+    assert phonetic("Szczęsny") == phonetic("shchesny")  # Polish sz/cz and English sh/ch
+    assert phonetic("Philippa Knight") == phonetic("filipa nait")  # ph, silent k and gh
+    assert phonetic("Wagadoo") != phonetic("Logistics")
+
+
+def test_a_name_the_model_split_or_joined_differently_is_still_found():
+    g = Glossary.parse(GOOD)
+    assert g.correct(" Flights from Waga Doo Goo were cancelled.") == " Flights from Ouagadougou were cancelled."
+    assert g.correct(" The Kinmeldlogistics depot.") == " The Kinmeld Logistics depot."
+
+
+def test_a_name_never_swallows_the_small_words_around_it():
+    g = Glossary.parse("Kinmeld Logistics\nPhuong Nguyen-Thanh | fung win tan\n")
+    assert g.correct(" Jobs at the kin meld logistics depot.") == " Jobs at the Kinmeld Logistics depot."
+    # Near-sounding everyday words with a small word at the edge are not a name.
+    assert g.correct(" They opened the new museum wing with a short speech.") == \
+        " They opened the new museum wing with a short speech."
+
+
+def test_a_name_does_not_run_across_the_end_of_a_sentence():
+    g = Glossary.parse("Tamsin Pengelly\n")
+    assert g.correct(" It was Tamsin. Pengelly spoke next.") == " It was Tamsin. Pengelly spoke next."
+
+
+def test_a_matcher_with_a_higher_threshold_takes_fewer_names():
+    g = Glossary.parse(GOOD)
+    text = " Jobs at Kinmelt Logistics will go."
+    assert g.correct(text, matcher=Matcher(threshold=99.0)) == text
+    assert g.correct(text) == " Jobs at Kinmeld Logistics will go."
+
+
+def test_a_large_glossary_is_keyed_once_and_reused_for_every_final():
+    g = Glossary.parse("".join(f"Name{i} Surname{i}\n" for i in range(MAX_TERMS)))
+    assert g.prepared is g.prepared and len(g.prepared) == MAX_TERMS
+    assert g.correct(" Name7 surname7 arrived.") == " Name7 Surname7 arrived."
 
 
 # -- on the real model ------------------------------------------------------------------------
