@@ -17,12 +17,16 @@ def _env(path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines())
 
 
-def _client(port: int, user: str | None = None, password: str | None = None) -> tuple[mqtt.Client, list]:
+def _client(port: int, user: str | None = None, password: str | None = None,
+            connacks: list | None = None) -> tuple[mqtt.Client, list]:
+    """A client connecting to `port`; its messages go to the list returned, the broker's answers to `connacks`."""
     got: list = []
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"t-{user}-{time.time_ns()}", protocol=mqtt.MQTTv5)
     if user:
         c.username_pw_set(user, password)
     c.on_message = lambda _c, _u, m: got.append((m.topic, m.payload))
+    if connacks is not None:
+        c.on_connect = lambda _c, _u, _flags, reason, _props: connacks.append(reason)
     c.connect("127.0.0.1", port)
     c.loop_start()
     return c, got
@@ -66,9 +70,10 @@ def test_each_lan_device_has_its_own_password_kept_across_rewrites(site_broker):
 def test_on_the_lan_anonymous_and_wrong_passwords_are_refused(site_broker):
     _, settings, _ = site_broker
     for user, password in ((None, None), ("ws-1", "guess")):
-        c, _ = _client(settings.lan.port, user, password)
-        time.sleep(1.0)
-        assert not c.is_connected(), f"{user or 'anonymous'} was let in"
+        answers: list = []
+        c, _ = _client(settings.lan.port, user, password, connacks=answers)
+        wait_for(lambda: answers, 10, what=f"the broker to answer {user or 'anonymous'}")
+        assert answers[0].is_failure and not c.is_connected(), f"{user or 'anonymous'} was let in: {answers[0]}"
         c.loop_stop()
 
 

@@ -139,10 +139,12 @@ def test_a_box_can_neither_read_others_nor_take_their_client_id(site):
 def test_the_broker_refuses_anonymous_clients_and_oversized_notices(site):
     cdir, etc, broker = site
     anonymous = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="anon", protocol=mqtt.MQTTv5)
+    answers: list = []
+    anonymous.on_connect = lambda _c, _u, _flags, reason, _props: answers.append(reason)
     anonymous.connect("127.0.0.1", broker.port)
     anonymous.loop_start()
-    time.sleep(1.0)
-    assert not anonymous.is_connected()
+    wait_for(lambda: answers, 10, what="the broker to answer the anonymous client")
+    assert answers[0].is_failure and not anonymous.is_connected(), answers[0]
     anonymous.loop_stop()
     rec = _recorder(cdir, broker, _center_url(etc, broker))
     truck = _client(broker, _env(etc / "box-truck-7-mqtt.env"))
