@@ -141,12 +141,18 @@ class LlmChoice(_Strict):
     threads: int = Field(default=2, ge=1, le=64)
     # Stated, never left to the engine (OpenVINO picks bf16 on AMX CPUs, and the draft would then depend on the CPU).
     precision: Precision = "f32"
+    # Also stated (OpenVINO's CPU defaults are group-32 activation quantization and a u8 KV cache). Off and f32
+    # are what the llm gate's row measured (quantize/README.md); both reach the GenAI pipeline and the harness.
+    dynamic_quantization_group_size: int = Field(default=0, ge=0, le=4096)
+    kv_cache_precision: Literal["f32", "f16", "u8"] = "f32"
     # Decoding limits: untrusted output is kept short and greedy (no sampling: a draft is reproducible).
     max_new_tokens: int = Field(default=160, ge=16, le=2048)
     max_prompt_chars: int = Field(default=2400, ge=200, le=200_000)
 
     def runtime(self) -> RuntimeSettings:
-        return RuntimeSettings(device=self.device, threads=self.threads, precision=self.precision)
+        return RuntimeSettings(device=self.device, threads=self.threads, precision=self.precision,
+                               dynamic_quantization_group_size=self.dynamic_quantization_group_size,
+                               kv_cache_precision=self.kv_cache_precision)
 
 
 class IngestSettings(_Strict):

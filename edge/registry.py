@@ -63,9 +63,10 @@ class BuildStep(BaseModel):
     them, and loading checks the files against that record.
     """
 
-    tool: Literal["bert-onnx", "ort-quantize"]
+    tool: Literal["bert-onnx", "ort-quantize", "gguf-openvino"]
     outputs: list[str] = Field(min_length=1)
-    # ort-quantize: which of the base model's files, by which method (quantize/onnx_quant.py METHODS).
+    # ort-quantize: which of the base model's files, by which method (quantize/onnx_quant.py METHODS);
+    # gguf-openvino: which of the model's own files is the GGUF (quantize/gguf_ir.py).
     input: str | None = None
     method: str | None = None
 
@@ -259,6 +260,13 @@ def _run_build(manifest: Manifest, directory: Path) -> None:
         from quantize.bert_onnx import build_outputs
 
         hashes = build_outputs(directory, step.outputs)
+    elif step.tool == "gguf-openvino":
+        from quantize.gguf_ir import build_outputs as gguf_outputs
+
+        if not step.input:
+            raise ConfigError(f"model manifest {manifest.name}: build.tool gguf-openvino needs input (the .gguf file)",
+                              "fix the manifest")
+        hashes = gguf_outputs(directory, step.outputs, step.input)
     else:
         from quantize.onnx_quant import quantize
 

@@ -230,7 +230,10 @@ def _eval(args: argparse.Namespace, command: str) -> int:
     llm = getattr(profile, "llm", None)
     if "llm" in wanted and llm is not None:
         if evaluate.llm_reference(llm.model).is_file():
-            rows.append((llm.model, evaluate.eval_llm(llm.model, llm.backend, llm.precision or "f32")))
+            runtime = {"dynamic_quantization_group_size": llm.dynamic_quantization_group_size,
+                       "kv_cache_precision": llm.kv_cache_precision}
+            rows.append((llm.model, evaluate.eval_llm(llm.model, llm.backend, llm.precision or "f32",
+                                                      runtime=runtime)))
         else:  # the reference needs the torch environment: the other tasks' rows are still measured
             print(f"skipped llm: no fp32 reference at {evaluate.llm_reference(llm.model)}; make it with "
                   f".venv-quantize/bin/python -m quantize export <the model's GGUF> "

@@ -205,21 +205,24 @@ def llm_reference(model: str) -> Path:
     return LLM_BUILD / f"{model}-fp32" / "model.onnx"
 
 
-def _llm_decoder(path: Path, threads: int, precision: str):
+def _llm_decoder(path: Path, threads: int, precision: str, runtime: dict | None = None):
     from quantize.llm_eval import OnnxDecoder, OpenVINODecoder, load_tokenizer
 
     if path.suffix == ".onnx":
         return OnnxDecoder(path, threads), load_tokenizer(path.parent), "onnxruntime"
-    return OpenVINODecoder(path, threads, precision), load_tokenizer(path), "openvino"
+    return OpenVINODecoder(path, threads, precision, **(runtime or {})), load_tokenizer(path), "openvino"
 
 
 def measure_llm(path: Path, *, threads: int = 2, precision: str = "f32", max_new_tokens: int = 160,
-                max_prompt_chars: int = 1200) -> dict:
-    """Perplexity on the held passages and the verifier's acceptance of its drafts, for one ONNX file or IR dir."""
+                max_prompt_chars: int = 1200, runtime: dict | None = None) -> dict:
+    """Perplexity on the held passages and the verifier's acceptance of its drafts, for one ONNX file or IR dir.
+
+    runtime: OpenVINODecoder's stated plugin settings (the profile's llm entry), for an IR.
+    """
     from quantize.llm_eval import DecoderTextGenerator, acceptance, held_passages, perplexity
 
     t0 = time.perf_counter()
-    decoder, tok, engine = _llm_decoder(path, threads, precision)
+    decoder, tok, engine = _llm_decoder(path, threads, precision, runtime)
     load_s = time.perf_counter() - t0
     ppl = perplexity(decoder, [tok.encode(t) for t in held_passages()])
     gen = DecoderTextGenerator(decoder, tok, path.name, engine)
@@ -249,12 +252,13 @@ def _reference_figures(reference: Path, threads: int) -> dict:
 
 
 def eval_llm(model: str, backend: str, precision: str = "f32", *, registry=None, reference: Path | None = None,
-             variant: Path | None = None, threads: int = 2) -> Row:
+             variant: Path | None = None, threads: int = 2, runtime: dict | None = None) -> Row:
     """Perplexity ratio and acceptance drop of an LLM variant against its fp32 reference (see gates.LlmGate).
 
     Without `variant`: the registered model as the box runs it. For a GGUF on OpenVINO GenAI that is the IR
-    GenAI builds from the GGUF (saved once under build/), read by OpenVINO core for its logits. With
-    `variant`: an ONNX file (ONNX Runtime) or an OpenVINO IR directory.
+    provisioning built beside it (quantize/gguf_ir.py), or else the IR GenAI builds from the GGUF itself
+    (saved once under build/), read by OpenVINO core for its logits. With `variant`: an ONNX file (ONNX
+    Runtime) or an OpenVINO IR directory. runtime: the profile's stated OpenVINO settings (LlmChoice).
     """
     from edge.errors import ModelError
     from edge.registry import Registry
@@ -269,7 +273,7 @@ def eval_llm(model: str, backend: str, precision: str = "f32", *, registry=None,
         registry = registry or Registry()
         manifest, directory = registry.resolve(model)
         ggufs = sorted(directory.glob("*.gguf"))
-        if backend == "openvino_genai" and ggufs:
+        if backend == "openvino_genai" and ggufs and not (directory / "openvino_model.xml").is_file():
             path = ir_from_gguf(ggufs[0], LLM_BUILD / f"{model}-genai-ir")
         else:
             path = directory
@@ -282,7 +286,8 @@ def eval_llm(model: str, backend: str, precision: str = "f32", *, registry=None,
         selects = {"llm.model": model, "llm.backend": engine, "llm.file": path.name}
         backend = engine
     ref = _reference_figures(reference, threads)
-    got = measure_llm(path, threads=threads, precision=precision)
+    got = measure_llm(path, threads=threads, precision=precision, runtime=runtime)
+    stated = ", ".join(f"{k} {v}" for k, v in (runtime or {}).items())
     quality = {"perplexity": round(got["perplexity"], 3), "perplexity_reference": round(ref["perplexity"], 3),
                "perplexity_ratio": round(got["perplexity"] / ref["perplexity"], 4),
                "acceptance": got["acceptance"], "acceptance_reference": ref["acceptance"],
@@ -291,7 +296,8 @@ def eval_llm(model: str, backend: str, precision: str = "f32", *, registry=None,
                f"{reference.parent.name}/{reference.name} on onnxruntime f32: perplexity over {got['tokens_scored']} "
                f"tokens of held news text (bench/test_sentences.txt); drafts of {got['transcripts']} fixed transcripts "
                f"(bench/drafts.py), {got['sentences_kept']}/{got['sentences_written']} model sentences kept "
-               f"(reference {ref['sentences_kept']}/{ref['sentences_written']}); greedy, repetition penalty 1.15",
+               f"(reference {ref['sentences_kept']}/{ref['sentences_written']}); greedy, repetition penalty 1.15"
+               + (f"; {precision}, {stated}" if stated else ""),
                load_s=round(got["load_s"], 2),
                tokens_per_s=round(got["tokens_per_s"], 1) if got["tokens_per_s"] else None,
                selects=selects).judge()

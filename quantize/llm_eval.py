@@ -211,7 +211,8 @@ class OnnxDecoder:
 class OpenVINODecoder:
     """A stateful OpenVINO IR (optimum-intel's export, or GenAI's from a GGUF): the KV cache is model state."""
 
-    def __init__(self, ir_dir: Path, threads: int = 2, precision: str = "f32") -> None:
+    def __init__(self, ir_dir: Path, threads: int = 2, precision: str = "f32", *,
+                 dynamic_quantization_group_size: int = 0, kv_cache_precision: str = "f32") -> None:
         import openvino as ov
 
         xml = ir_dir / "openvino_model.xml" if ir_dir.is_dir() else ir_dir
@@ -225,9 +226,13 @@ class OpenVINODecoder:
             raise ModelError(f"{xml} is not a stateful causal LM (input_ids in, KV cache as state)",
                              "export it with optimum-intel's default (stateful) text-generation-with-past")
         self._names = names
-        # The precision is stated, never left to the plugin (bf16 on AMX CPUs would change the figures).
-        compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                      "INFERENCE_PRECISION_HINT": precision})
+        # The precision is stated, never left to the plugin (bf16 on AMX CPUs would change the figures), and so
+        # are the plugin's activation quantization and KV-cache precision: the profile's llm entry gives the box's
+        # GenAI pipeline the same three (edge/backends/openvino_genai.py).
+        compiled = core.compile_model(model, "CPU", {
+            "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision,
+            "DYNAMIC_QUANTIZATION_GROUP_SIZE": dynamic_quantization_group_size,
+            "KV_CACHE_PRECISION": kv_cache_precision})
         self._req = compiled.create_infer_request()
         self.reset()
 
@@ -305,11 +310,12 @@ def perplexity_onnx(model_dir: Path | str, texts: Sequence[str] | None = None, *
 
 
 def perplexity_openvino(ir_dir: Path | str, texts: Sequence[str] | None = None, *, threads: int = 2,
-                        precision: str = "f32") -> float:
-    """Perplexity of an OpenVINO IR directory on `texts` (default: the held passages)."""
+                        precision: str = "f32", **runtime: Any) -> float:
+    """Perplexity of an OpenVINO IR directory on `texts` (default: the held passages); runtime: OpenVINODecoder's."""
     ir_dir = Path(ir_dir)
     tok = load_tokenizer(ir_dir)
-    return perplexity(OpenVINODecoder(ir_dir, threads, precision), [tok.encode(t) for t in texts or held_passages()]).value
+    return perplexity(OpenVINODecoder(ir_dir, threads, precision, **runtime),
+                      [tok.encode(t) for t in texts or held_passages()]).value
 
 
 def ir_from_gguf(gguf: Path, out_dir: Path) -> Path:

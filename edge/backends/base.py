@@ -48,6 +48,10 @@ class RuntimeSettings:
     # AVX-512 BF16, which moved Silero VAD probabilities by up to 0.14, so the
     # box's speech decisions depended on which CPU it had.
     precision: Precision = "f32"
+    # Language models on OpenVINO (openvino_genai): its CPU plugin otherwise quantizes activations on the fly
+    # for compressed weights (group 32) and keeps the KV cache in u8, choices that depend on the CPU and version.
+    dynamic_quantization_group_size: int = 0  # 0 = activations stay in `precision`
+    kv_cache_precision: str = "f32"
 
 
 class TensorSession(Protocol):

@@ -24,6 +24,10 @@ def _model_source(model_path: Path) -> tuple[Path, str]:
     if model_path.is_file():
         return model_path, _gguf_quant(model_path)
     ggufs = sorted(model_path.glob("*.gguf"))
+    if len(ggufs) == 1 and (model_path / "openvino_model.xml").is_file():
+        # Built from that GGUF at provisioning with its exact Q4_1 offsets (quantize/gguf_ir.py): GenAI's own
+        # conversion rounds them and cost SmolLM2 x1.21 perplexity.
+        return model_path, _gguf_quant(ggufs[0])
     if len(ggufs) == 1:
         return ggufs[0], _gguf_quant(ggufs[0])
     if (model_path / "openvino_model.xml").is_file():
@@ -179,5 +183,7 @@ class OpenVINOGenAIBackend(Backend):
         properties: dict[str, Any] = {
             "INFERENCE_NUM_THREADS": settings.threads,
             "INFERENCE_PRECISION_HINT": _PRECISION_HINT[settings.precision],
+            "DYNAMIC_QUANTIZATION_GROUP_SIZE": settings.dynamic_quantization_group_size,
+            "KV_CACHE_PRECISION": settings.kv_cache_precision,
         }
         return ProcessTextGenerator(source, settings.device.upper(), properties, Path(model_path).name, quant)

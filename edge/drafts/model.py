@@ -24,7 +24,8 @@ _cache: dict[tuple, tuple[TextGenerator | None, str | None, dict[str, Any]]] = {
 def load_llm(llm: Any, registry: Registry | None = None) -> tuple[TextGenerator | None, str | None, dict[str, Any]]:
     """(model, None, info) or (None, why not, info) for a profile's LlmChoice."""
     registry = registry or Registry()
-    key = (str(registry.root), llm.model, llm.backend, llm.device, llm.threads, llm.precision)
+    key = (str(registry.root), llm.model, llm.backend, llm.device, llm.threads, llm.precision,
+           llm.dynamic_quantization_group_size, llm.kv_cache_precision)
     with _lock:
         if key in _cache:
             return _cache[key]
