@@ -131,7 +131,11 @@ def test_camera_passwords_are_masked_and_the_stream_list_is_owner_only(client, b
     added = client.post("/api/streams", json={"name": "cam", "source": source})
     assert added.status_code == 201, added.text
     assert added.json()["source"] == "rtsp://crew:***@127.0.0.1:9/cam"
-    time.sleep(1.0)  # the camera refuses: the health message now names the source
+    deadline = time.monotonic() + 30
+    while client.get("/api/streams").json()["streams"][0]["state"] != "retrying":  # the camera refused: the
+        assert time.monotonic() < deadline, "the refused camera never showed in the stream's health"
+        time.sleep(0.05)  # health message now names the source
+    assert "127.0.0.1:9" in client.get("/api/streams").json()["streams"][0]["message"]
     for text in (client.get("/api/streams").text, client.get("/streams").text, client.get("/api/status").text,
                  added.text):
         assert "s3cret-pw" not in text
