@@ -1,7 +1,7 @@
 """Polished transcript and translation track benchmarks.
 
     python -m bench.polish [--streams N] [--json]        # live: N streams at real-time pace (timing: quiet machine)
-    python -m bench.polish --quality [--json]            # polished WER on the test set (no pacing: quality only)
+    python -m bench.polish --quality [--file] [--json]   # polished WER on the test set (no pacing: quality only)
     python -m bench.polish --translate [--json]          # the English track of es/de/fr speech (whisper-base)
 
 Live (default): the test set of `bench.corpus` (clean and noisy, six voices,
@@ -180,7 +180,7 @@ def quality(args) -> dict:
     for item in _items(args):
         offline_text = offline(item.wav)
         with tempfile.TemporaryDirectory() as tmp, AssetStore(Path(tmp) / "store") as store:
-            run = store.records.open_run("cam", str(item.wav), live=True)
+            run = store.records.open_run("cam", str(item.wav), live=not args.file)
             polisher = Polisher(store, models.whisper, models.profile.asr.offline, live_vad=models.profile.vad_settings,
                                 offline_vad=models.profile.offline_vad_settings)
             polisher.start()
@@ -188,10 +188,11 @@ def quality(args) -> dict:
             def closed(start, audio, language):
                 polisher.submit(ClosedSpeech(run.id, "cam", start, audio, language))
 
-            # The live VAD's utterances, as a camera's run hands them over; decoded here without pacing.
+            # The live VAD's utterances, as a camera's run hands them over (--file: a file's run, cut by the
+            # offline VAD); decoded here without pacing.
             stream = CaptionStream(models.whisper, SileroVad(models.vad_session), models.profile.asr,
-                                   models.profile.vad_settings, stream="cam",
-                                   options=CaptionOptions(on_utterance=closed))
+                                   models.profile.offline_vad_settings if args.file else models.profile.vad_settings,
+                                   stream="cam", options=CaptionOptions(on_utterance=closed))
             finals = [e for e in stream.run([AudioChunk("cam", 0.0, audio_of(item.wav))]) if e.type == "final"]
             store.records.append_captions(run, finals)
             store.records.close_run(run.id, "ended")
@@ -203,7 +204,7 @@ def quality(args) -> dict:
                          "finals": " ".join(e.text for e in finals), "polished": best_text(records),
                          "polished_records": sum(r.type == "polished" for r in records),
                          "errors": polisher.errors, "skipped_s": polisher.skipped_s})
-    return {"mode": "quality", "rows": rows}
+    return {"mode": "quality", "source": "file" if args.file else "live", "rows": rows}
 
 
 # -- the translation track ------------------------------------------------------------------------
@@ -264,7 +265,8 @@ def print_table(result: dict) -> None:
                   f"| {100 * r['bleu']:.1f} |")
         return
     if result["mode"] == "quality":
-        print("\nPolished transcript on the test set (tiny.en, x86-cpu), no pacing: quality only")
+        print(f"\nPolished transcript on the test set (tiny.en, x86-cpu), {result.get('source', 'live')} run's "
+              "utterances, no pacing: quality only")
         print("| item | offline edge transcribe WER | polished WER | polished records |")
         print("|---|---|---|---|")
         for r in rows:
@@ -296,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--quality", action="store_true", help="polished WER on the test set, no pacing")
     mode.add_argument("--translate", action="store_true", help="the English track of es/de/fr speech")
     parser.add_argument("--streams", type=int, default=2, help="live streams side by side (live mode)")
+    parser.add_argument("--file", action="store_true",
+                        help="--quality on a file's run (the offline VAD's chunks) instead of a camera's")
     parser.add_argument("--limit", type=int, default=None, help="only the first N test-set items")
     parser.add_argument("--item", action="append", choices=("clean", "noisy", "beckett"),
                         help="only this test-set item (repeatable)")
