@@ -110,8 +110,10 @@ def test_the_newsroom_follows_a_live_stream_while_it_runs_then_gets_its_webvtt_t
         assert got == expected and len(expected) >= 3
         # The closed run's caption track and transcript follow, and the box's dashboard reports the link.
         kinds: set[str] = set()
-        while time.monotonic() < deadline + 270 and not {"caption_track", "transcript"} <= kinds:
+        while time.monotonic() < deadline + 270:
             kinds = {a["kind"] for a in center_assets(center) if a["box"] == "truck-7"}
+            if {"caption_track", "transcript"} <= kinds:
+                break
             time.sleep(1)
         assert {"caption_track", "transcript"} <= kinds
         status = api.get("/api/status").json()
