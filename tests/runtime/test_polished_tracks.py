@@ -16,7 +16,7 @@ import pytest
 from cloud_sync.center.captions import parse_line
 from cloud_sync.syncer import Syncer
 from edge.asr.options import CaptionOptions
-from edge.asr.polish import ClosedSpeech, Polisher, best_text, read_best, stream_time
+from edge.asr.polish import ClosedSpeech, Polisher, best_text, read_best
 from edge.events import SAMPLE_RATE, AudioChunk
 from edge.ids import IdClock
 from edge.runtime.segments import CaptionSegmenter
@@ -85,56 +85,6 @@ def test_a_run_nobody_polishes_gets_its_live_text_at_once(tmp_path):
         assert read(store, transcript) == "Ever tried. Ever failed.\n"
 
 
-def test_a_window_whose_re_decode_was_dropped_keeps_its_live_text_and_the_next_replaces_only_its_own(tmp_path):
-    from edge.asr.whisper import Segment, WindowResult
-
-    class Scripted:
-        """Whisper's answers for two windows: the first dropped (a loop), the second heard."""
-
-        multilingual = False
-        answers = [WindowResult([], -2.0, 0.9, "repetition loop"),
-                   WindowResult([Segment(0.2, 1.8, (1, 2), " Rain is expected tonight.")], -0.2, 0.01)]
-
-        def sot_sequence(self, language=None, task="transcribe"):
-            return [0, 1]
-
-        def decode_window(self, audio, settings, **kwargs):
-            return self.answers.pop(0)
-
-    with AssetStore(tmp_path / "store") as store:
-        run = store.records.open_run("cam", "cam.wav", live=True)
-        live = add_captions(store, run, [("Ever tried.", 0.1, 1.0), ("Rain is expected to night.", 10.2, 11.8)])
-        polisher = Polisher(store, Scripted(), None)
-        second = np.zeros(SAMPLE_RATE * 2, np.float32)
-        first_window = _window(run.id, [ClosedSpeech(run.id, "cam", 0.0, second, "en")])
-        second_window = _window(run.id, [ClosedSpeech(run.id, "cam", 10.0, second, "en")])
-        assert polisher.polish(first_window) is None  # the live pass is past it: linked, nothing stored
-        # The second waits: more of its finals may still come while the run is open (a file's packed windows).
-        assert polisher.polish(second_window) is None and not store.records.read(run=run.id, type=POLISHED)
-        store.records.close_run(run.id, "ended")
-        polisher._link_waiting()
-        (record,) = store.records.read(run=run.id, type=POLISHED)
-        assert record.data["replaces"] == [live[1].seq]
-        assert record.data["cues"] == [[10.2, 11.8, "Rain is expected tonight."]]
-        assert best_text(read_best(store, run.id)) == "Ever tried. Rain is expected tonight."
-
-
-def _window(run_id, parts):
-    from edge.asr.polish import _Window
-
-    return _Window(run_id, parts)
-
-
-def test_packed_window_times_map_back_to_the_stream_time_of_each_utterance():
-    second = np.zeros(SAMPLE_RATE, np.float32)
-    parts = [ClosedSpeech("r", "cam", 10.0, second), ClosedSpeech("r", "cam", 20.0, second)]
-    to_stream = stream_time(parts)  # packed: [0, 1] first, a 1 s gap, [2, 3] second
-    assert to_stream(0.5) == pytest.approx(10.5)
-    assert to_stream(1.5) == pytest.approx(20.0)  # inside the shortened gap: the next utterance's start
-    assert to_stream(2.25) == pytest.approx(20.25)
-    assert to_stream(9.0) == pytest.approx(21.0)  # past the end: the last utterance's end
-
-
 def test_the_center_refuses_replacement_lines_that_could_touch_other_captions():
     run = IdClock().next()
     line = {"run": run, "seq": 10, "text": "polished", "start": 0.0, "end": 2.0, "wall_start": 1.0}
@@ -158,7 +108,7 @@ def test_a_late_polished_text_replaces_the_synced_live_finals_at_the_center(tmp_
         files = make_box(tmp_path / "box", "truck-7", center.data, center.endpoint, server=center.server)
         with AssetStore(files.store) as store:
             run = store.records.open_run("cam", "cam.wav", live=True)
-            polisher = Polisher(store, speech_models.whisper, speech_models.profile.asr.offline, idle_s=600)
+            polisher = Polisher(store, speech_models.whisper, speech_models.profile.asr.offline)
             polisher.start()
             try:
                 def closed(start, samples, language):
