@@ -70,18 +70,23 @@ def run_reference(wav: Path) -> dict:
 def apply_policy(profile, policy: str | None):
     """The profile with a live policy applied: "MIN_AUDIO,MARGIN" then any "field=value" of its streaming settings.
 
-    e.g. "2.5,0.5,final_context_s=20" (edge/profiles.py StreamingSettings); checked by the settings model.
+    e.g. "2.5,0.5,final_context_s=20" or "10,0.5,partial.beam_size=1" (edge/profiles.py
+    StreamingSettings; a dotted key reaches the partial or final DecodeSettings); checked by the settings model.
     """
     if not policy:
         return profile
-    update: dict = {}
+    settings = profile.asr.streaming.model_dump()
     for i, part in enumerate(p.strip() for p in policy.split(",")):
         if "=" in part:
             key, value = part.split("=", 1)
-            update[key.strip()] = float(value)
+            *path, leaf = key.strip().split(".")
+            target = settings
+            for name in path:
+                target = target[name]
+            target[leaf] = float(value)
         else:
-            update[("min_commit_audio_s", "commit_margin_s")[i]] = float(part)
-    streaming = profile.asr.streaming.model_validate({**profile.asr.streaming.model_dump(), **update})
+            settings[("min_commit_audio_s", "commit_margin_s")[i]] = float(part)
+    streaming = profile.asr.streaming.model_validate(settings)
     return profile.model_copy(update={"asr": profile.asr.model_copy(update={"streaming": streaming})})
 
 
