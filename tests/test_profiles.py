@@ -74,7 +74,9 @@ def test_an_unstated_precision_means_f32(tmp_path):
 
 def test_a_precision_onnxruntime_cannot_honour_is_refused(tmp_path):
     bad = tmp_path / "ort-bf16.yaml"
-    bad.write_text((PROFILES_DIR / "x86-cpu.yaml").read_text().replace("precision: f32", "precision: bf16"))
+    text = (PROFILES_DIR / "x86-cpu.yaml").read_text()
+    vad = text.index("\nvad:")
+    bad.write_text(text[:vad] + text[vad:].replace("precision: f32", "precision: bf16", 1))
     with pytest.raises(ConfigError, match=r"vad\.precision: ONNX Runtime"):
         load_profile(str(bad))
 

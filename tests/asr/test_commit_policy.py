@@ -67,6 +67,9 @@ def _run(hypotheses: list[str], speech_s: float = 3.0, live: bool = True, min_au
     # Each rule in isolation: no minimum audio and no end margin unless a test asks.
     profile.asr.streaming.min_commit_audio_s = min_audio
     profile.asr.streaming.commit_margin_s = margin
+    # The scripts hold one hypothesis per partial, every 0.5 s of audio; the finals decode the utterance alone.
+    profile.asr.streaming.partial_interval_s = 0.5
+    profile.asr.streaming.final_context_s = 0.0
     engine = ScriptedEngine(hypotheses)
     stream = CaptionStream(engine, AlwaysSpeech(speech_s), profile.asr, profile.vad_settings, live=live)
     audio = np.zeros(int((speech_s + 1.0) * 16000), np.float32)
