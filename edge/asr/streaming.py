@@ -196,7 +196,11 @@ class CaptionStream:
             self._preroll.append(frame)
         elif len(utt.frames) >= self._max_frames:
             yield from self._force_cut(utt)
-        elif self._live and len(utt.frames) - utt.decoded_frames >= self._partial_every and not self._behind():
+        elif (self._live and len(utt.frames) - utt.decoded_frames >= self._partial_every and not self._behind()
+              and frame.prob >= self._vad.neg_threshold):
+            # Not in a pause: a pause is where a final is likely due within min_silence_s, and a partial
+            # started there (a few hundred ms of CTranslate2 that nothing interrupts) would hold it up.
+            # The partial runs at the next speech frame instead if the speech goes on.
             yield from self._partial(utt)
 
     def _append(self, frame: VadFrame) -> None:

@@ -171,3 +171,46 @@ def test_a_minimum_longer_than_the_utterance_commits_only_at_the_pause():
     assert len(finals) == 1 and finals[0].text.split() == GROWING[-1].split()
     assert finals[0].emitted_at >= 4.0  # after the speech ended
     assert all(p == [] for p in engine.prefixes)  # nothing was forced: the whole utterance decoded at once
+
+
+class ScriptedVad:
+    """A VAD that follows a script of (up to frame n, probability) steps, then hears silence."""
+
+    def __init__(self, script: list[tuple[int, float]]) -> None:
+        self.script = script
+        self.n = 0
+
+    def __call__(self, frame) -> float:
+        self.n += 1
+        return self.heard(self.n)
+
+    def heard(self, n: int) -> float:
+        return next((p for until, p in self.script if n <= until), 0.05)
+
+
+def test_no_partial_is_started_in_a_pause_so_a_final_due_there_does_not_wait_for_one():
+    # 32 ms frames: speech, a dip shorter than min_silence_s (0.3 s) heard as a pause, speech again, the end.
+    profile = load_profile("x86-cpu")
+    profile.asr.streaming.partial_interval_s = 0.5
+    profile.asr.streaming.final_context_s = 0.0
+    neg = profile.vad_settings.neg_threshold
+    vad = ScriptedVad([(28, 0.9), (35, 0.05), (62, 0.9)])
+
+    class Recording(ScriptedEngine):
+        def decode(self, audio, settings, prefix=None, previous=None, urgent=True, **options):
+            self.calls.append((len(audio) // 512, urgent))  # frames heard when the decode was started
+            return super().decode(audio, settings, prefix, previous, urgent, **options)
+
+    engine = Recording(["the city council"])
+    engine.calls = []
+    stream = CaptionStream(engine, vad, profile.asr, profile.vad_settings, live=True)
+    audio = np.zeros(int(3.0 * 16000), np.float32)
+    events = list(stream.run(AudioChunk("main", i / 16000, audio[i : i + 1600]) for i in range(0, len(audio), 1600)))
+    partials = [n for n, urgent in engine.calls if not urgent]
+    assert partials, "partials still run while the speech goes on"
+    for n in partials:
+        assert vad.heard(n) >= neg, f"a partial was started at frame {n}, inside a pause"
+    assert any(n > 35 for n in partials)  # the one due in the dip ran once the speech went on
+    # The pause at the end: the last decode is the final; no partial was started after the speech stopped.
+    assert engine.calls[-1][1] is True and max(partials) <= 62
+    assert [e.text for e in events if e.type == "final"] == ["the city council"]
