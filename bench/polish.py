@@ -7,12 +7,13 @@
 Live (default): the test set of `bench.corpus` (clean and noisy, six voices,
 plus beckett) is captioned by N streams side by side at real-time pace, as
 `edge run` does: finals stored in a real store, each closed utterance handed
-to the polisher, which re-decodes in the scheduler's background class while
-the streams run. Reported per item: live WER, polished WER
+to the polisher, which re-decodes in an idle-class child process (as the box
+does: edge/asr/background.py) while the streams run. Reported per item: live WER, polished WER
 (edge.asr.polish.best_text), offline `edge transcribe` WER on the same file,
 live final latency (emitted_at - end) with polishing running, how long
-polishing lagged behind the end of the streams, and the box process's CPU
-over the item (process time / wall time, in cores). `--item beckett` runs the
+polishing lagged behind the end of the streams, the box process's CPU over
+the item (process time / wall time, in cores; the polisher's child is not in
+it) and the child's peak RSS. `--item beckett` runs the
 short item alone (a quick check that the live path works).
 
 --quality: the same items read as fast as the machine decodes, cut by the
@@ -24,8 +25,8 @@ not depend on machine load.
 
 --translate: bench.languages' Spanish, German and French sentences (espeak-ng)
 captioned by whisper-base with their language set, the closed speech handed
-to the Translator (Whisper's translate task, packed windows, background
-class), its English scored against the English the sentences were written
+to the Translator (Whisper's translate task, packed windows, idle-class
+child process), its English scored against the English the sentences were written
 from: WER, and BLEU-4 (corpus, one reference, brevity penalty) on the same
 normalised words. Both are rough proxies for translation quality.
 """
@@ -103,6 +104,7 @@ def _items(args):
 
 
 def live(args) -> dict:
+    from edge.asr.background import BackgroundWhisper
     from edge.asr.models import SpeechModels
     from edge.asr.options import CaptionOptions
     from edge.asr.polish import ClosedSpeech, Polisher, best_text
@@ -116,8 +118,10 @@ def live(args) -> dict:
         offline_text = offline(item.wav)
         with tempfile.TemporaryDirectory() as tmp:
             store = AssetStore(Path(tmp) / "store")
-            polisher = Polisher(store, models.whisper, models.profile.asr.offline, live_vad=models.profile.vad_settings,
-                                offline_vad=models.profile.offline_vad_settings)
+            # As the box polishes: in an idle-class child process (edge/asr/background.py), no scheduler slot.
+            background = BackgroundWhisper.for_models(models)
+            polisher = Polisher(store, background, models.profile.asr.offline,
+                                live_vad=models.profile.vad_settings, offline_vad=models.profile.offline_vad_settings)
             polisher.start()
             finals: dict[str, list] = {}
             runs = {}
@@ -147,6 +151,7 @@ def live(args) -> dict:
             polisher.drain(timeout=1800)
             lag = time.monotonic() - ended
             cpu = (time.process_time() - cpu0) / max(time.monotonic() - wall0, 1e-9)
+            child = peak_rss_mb(background)
             polisher.stop()
             for name, evs in finals.items():
                 records = store.records.read(run=runs[name].id, type=None, limit=None)
@@ -157,15 +162,23 @@ def live(args) -> dict:
                              "skipped_s": polisher.skipped_s,
                              "latency_median_s": float(np.median(lat)) if lat else None,
                              "latency_p90_s": float(np.percentile(lat, 90)) if lat else None,
-                             "cpu_cores": round(cpu, 2)})
+                             "cpu_cores": round(cpu, 2), "polish_errors": polisher.errors,
+                             "child_peak_rss_mb": child})
             store.close()
     return {"mode": "live", "streams": args.streams, "rows": rows}
+
+
+def peak_rss_mb(background) -> float | None:
+    """Peak RSS of a BackgroundWhisper's child process in MB (None when none runs)."""
+    memory = background.memory()
+    return round(memory["peak"] / 2**20, 1) if memory and "peak" in memory else None
 
 
 # -- quality only, no pacing ----------------------------------------------------------------------
 
 
 def quality(args) -> dict:
+    from edge.asr.background import BackgroundWhisper
     from edge.asr.models import SpeechModels
     from edge.asr.options import CaptionOptions
     from edge.asr.polish import ClosedSpeech, Polisher, best_text
@@ -181,8 +194,9 @@ def quality(args) -> dict:
         offline_text = offline(item.wav)
         with tempfile.TemporaryDirectory() as tmp, AssetStore(Path(tmp) / "store") as store:
             run = store.records.open_run("cam", str(item.wav), live=not args.file)
-            polisher = Polisher(store, models.whisper, models.profile.asr.offline, live_vad=models.profile.vad_settings,
-                                offline_vad=models.profile.offline_vad_settings)
+            background = BackgroundWhisper.for_models(models)
+            polisher = Polisher(store, background, models.profile.asr.offline,
+                                live_vad=models.profile.vad_settings, offline_vad=models.profile.offline_vad_settings)
             polisher.start()
 
             def closed(start, audio, language):
@@ -198,12 +212,13 @@ def quality(args) -> dict:
             store.records.close_run(run.id, "ended")
             polisher.finish_run(run.id)
             polisher.drain(timeout=1800)
+            child = peak_rss_mb(background)
             polisher.stop()
             records = store.records.read(run=run.id, type=None, limit=None)
             rows.append({"item": item.name, "reference": item.reference, "offline": offline_text,
                          "finals": " ".join(e.text for e in finals), "polished": best_text(records),
                          "polished_records": sum(r.type == "polished" for r in records),
-                         "errors": polisher.errors, "skipped_s": polisher.skipped_s})
+                         "errors": polisher.errors, "skipped_s": polisher.skipped_s, "child_peak_rss_mb": child})
     return {"mode": "quality", "source": "file" if args.file else "live", "rows": rows}
 
 
@@ -213,6 +228,7 @@ def quality(args) -> dict:
 def translate(args) -> dict:
     from bench.languages import ENGLISH, SENTENCES
     from bench.languages import build_clip as language_clip
+    from edge.asr.background import BackgroundWhisper
     from edge.asr.models import SpeechModels
     from edge.asr.options import CaptionOptions
     from edge.asr.polish import ClosedSpeech
@@ -227,7 +243,7 @@ def translate(args) -> dict:
         wav, _ = language_clip(lang)
         with tempfile.TemporaryDirectory() as tmp, AssetStore(Path(tmp) / "store") as store:
             run = store.records.open_run(lang, str(wav), live=False)
-            translator = Translator(store, models.whisper, models.profile.asr.offline)
+            translator = Translator(store, BackgroundWhisper.for_models(models), models.profile.asr.offline)
             translator.start()
 
             def closed(start, audio, language, run_id=run.id, stream=lang):
@@ -274,6 +290,7 @@ def print_table(result: dict) -> None:
                   f"| {100 * pooled([(r['reference'], r['polished'])]):.1f}% | {r['polished_records']} |")
         print(f"| all (pooled) | {100 * pooled([(r['reference'], r['offline']) for r in rows]):.1f}% "
               f"| {100 * pooled([(r['reference'], r['polished']) for r in rows]):.1f}% | |")
+        print_child(rows)
         return
     print(f"\nPolished transcript on the test set: {result['streams']} live streams at real-time pace, tiny.en "
           "(x86-cpu); polishing in the background class while they run")
@@ -290,6 +307,14 @@ def print_table(result: dict) -> None:
     print(f"| all (pooled) | | {100 * pooled([(r['reference'], r['live']) for r in rows]):.1f}% "
           f"| {100 * pooled([(r['reference'], r['polished']) for r in rows]):.1f}% "
           f"| {100 * pooled([(r['reference'], r['offline']) for r in rows]):.1f}% | | | |")
+    print_child(rows)
+
+
+def print_child(rows: list[dict]) -> None:
+    peaks = [r["child_peak_rss_mb"] for r in rows if r.get("child_peak_rss_mb") is not None]
+    errors = sum(r.get("polish_errors", r.get("errors", 0)) for r in rows)
+    print(f"\nPolisher's child process (idle class): peak RSS {max(peaks):.0f} MB; failed windows: {errors}"
+          if peaks else "\nPolisher's child process never started")
 
 
 def main(argv: list[str] | None = None) -> int:

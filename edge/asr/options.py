@@ -163,9 +163,14 @@ class BoxCaptions:
                                  stream_files={s.name: s.glossary for s in config.streams if s.glossary is not None})
         self.polisher = None
         if captions.polish:
+            from edge.asr.background import BackgroundWhisper
+
             engine = models.whisper
+            # Windows decode in an idle-class child process, so live finals never wait behind one; it
+            # loads its model at the first window, so a box with nothing to polish never pays for it.
             self.polisher = Polisher(
-                store, engine, models.profile.asr.offline, glossary_for=self.book.for_stream,
+                store, BackgroundWhisper.for_models(models), models.profile.asr.offline,
+                glossary_for=self.book.for_stream,
                 live_vad=models.profile.vad_settings, offline_vad=models.profile.offline_vad_settings,
                 bias_for=(lambda stream: self._bias(engine, stream)) if self.mode in ("prompt", "both") else None)
 

@@ -29,6 +29,12 @@ a closed run's polishing has finished.
 Polishing is best effort: if the box falls far behind (more than
 `max_backlog_s` of speech waiting), the oldest speech is skipped and keeps
 its live text; nothing stored is ever removed.
+
+In the box the engine is a `BackgroundWhisper` (edge/asr/background.py): the
+windows decode in a child process in the OS's idle class, so a live final
+never waits for a window already decoding; a window whose child failed keeps
+its live text. Any engine with the same calls works (tests pass fakes, or the
+in-process engine, which then decodes in the scheduler's `priority` class).
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from edge.asr.glossary import Glossary
 from edge.asr.language import AUTO
 from edge.asr.offline import WindowPacker
 from edge.asr.whisper import MAX_WINDOW_PREVIOUS
+from edge.errors import ModelError
 from edge.events import SAMPLE_RATE
 from edge.profiles import DecodeSettings, Profile, VadSettings
 from edge.runtime.scheduler import Priority
@@ -216,6 +223,9 @@ class Polisher:
         with self._cv:
             self._stop = True
             self._cv.notify_all()
+        close = getattr(self._engine, "close", None)
+        if close is not None:  # a background process of its own: stopped now, not after the window it decodes
+            close()
         if self._thread is not None:
             self._thread.join(timeout)
         if self._thread is None or not self._thread.is_alive():
@@ -382,15 +392,26 @@ class Polisher:
         buffered_end = packer.pieces[-1].start + packer.pieces[-1].duration
         while len(state.languages) > 1 and state.languages[0][0] <= start:
             state.languages.popleft()
-        language = self.language_for(state.languages[0][1] if state.languages else None, audio)
-        if not self.decodes(language):
+        language = state.languages[0][1] if state.languages else None
+        try:
+            language = self.language_for(language, audio)
+            if not self.decodes(language):
+                result = None
+            else:
+                sot = self._engine.sot_sequence(language, self.task)[:-1] if language else None
+                previous = state.previous if self._settings.condition_on_previous else None
+                result = self._engine.decode_window(audio, self._settings, previous=previous,
+                                                    context=self._bias_for(state.stream), sot_sequence=sot,
+                                                    priority=self._priority)
+        except ModelError as exc:  # the background process failed (edge/asr/background.py): skip this window
+            result = None
+            if not self._stop:  # stopping kills an in-flight decode on purpose
+                self.errors += 1
+                log.warning("%s: a %.0f s window of run %s keeps its live text: %s", self.name,
+                            len(audio) / SAMPLE_RATE, run_id, exc)
+        if result is None:
             packer.settle([], last_window=last)  # the window is dropped whole: these finals keep their live text
             return _Decoded(run_id, start, packer.to_stream(0.0) if packer else buffered_end, language, "", [])
-        sot = self._engine.sot_sequence(language, self.task)[:-1] if language else None
-        previous = state.previous if self._settings.condition_on_previous else None
-        result = self._engine.decode_window(audio, self._settings, previous=previous,
-                                            context=self._bias_for(state.stream), sot_sequence=sot,
-                                            priority=self._priority)
         spans = packer.settle(result.segments, last_window=last)
         state.previous = (state.previous + list(result.sequence))[-MAX_WINDOW_PREVIOUS:]
         glossary = self._glossary_for(state.stream)

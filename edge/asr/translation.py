@@ -3,7 +3,8 @@
 Off by default (`streams[].translate: true` turns it on for one stream). It is
 the polisher's machinery (edge/asr/polish.py) with the other task: the closed
 utterances are laid out as the offline path lays out speech, decoded again in
-full seeking Whisper windows in the scheduler's background class, and the English text is stored as a
+full seeking Whisper windows in an idle-class child process
+(edge/asr/background.py), and the English text is stored as a
 `translation` record pointing at the live finals it translates
 (`data.source`: their seqs). When the run closes, its caption track builder
 writes it as a second track, `<stream>-<start>-captions.en.vtt`.
@@ -91,8 +92,12 @@ def translator_for(config: Any, models: Any, store: Any) -> tuple[Translator | N
     streams = check_translate(config, multilingual=bool(getattr(models.whisper, "multilingual", False)))
     if not streams:
         return None, frozenset()
-    return Translator(store, models.whisper, models.profile.asr.offline, live_vad=models.profile.vad_settings,
-                      offline_vad=models.profile.offline_vad_settings), frozenset(streams)
+    from edge.asr.background import BackgroundWhisper
+
+    # Its own idle-class child process, as the polisher's (edge/asr/background.py), loaded at its first window.
+    translator = Translator(store, BackgroundWhisper.for_models(models), models.profile.asr.offline,
+                            live_vad=models.profile.vad_settings, offline_vad=models.profile.offline_vad_settings)
+    return translator, frozenset(streams)
 
 
 def with_translation(options_for: Callable[..., Any], translator: Translator | None,
