@@ -70,8 +70,9 @@ def run_reference(wav: Path) -> dict:
 def apply_policy(profile, policy: str | None):
     """The profile with a live policy applied: "MIN_AUDIO,MARGIN" then any "field=value" of its streaming settings.
 
-    e.g. "2.5,0.5,final_context_s=20" or "10,0.5,partial.beam_size=1" (edge/profiles.py
-    StreamingSettings; a dotted key reaches the partial or final DecodeSettings); checked by the settings model.
+    e.g. "2.5,0.5,final_context_s=20", "10,0.5,partial.beam_size=1" or "10,0.5,early_final_s=none"
+    (edge/profiles.py StreamingSettings; a dotted key reaches the partial or final DecodeSettings; "none"
+    unsets an optional one); checked by the settings model.
     """
     if not policy:
         return profile
@@ -83,7 +84,7 @@ def apply_policy(profile, policy: str | None):
             target = settings
             for name in path:
                 target = target[name]
-            target[leaf] = float(value)
+            target[leaf] = None if value.strip() == "none" else float(value)
         else:
             settings[("min_commit_audio_s", "commit_margin_s")[i]] = float(part)
     streaming = profile.asr.streaming.model_validate(settings)

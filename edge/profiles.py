@@ -107,6 +107,9 @@ class StreamingSettings(_Strict):
     # word with its neighbours as in a 30 s window. 0: the utterance alone.
     final_context_s: float = Field(default=0.0, ge=0, le=25)
     partial_context_s: float = Field(default=0.0, ge=0, le=25)
+    # Decode the final this far into a pause instead of after the VAD's min_silence_s, so the decode
+    # overlaps the wait; dropped if the speech goes on. None: decode when the VAD closes the utterance.
+    early_final_s: float | None = Field(default=None, ge=0.03, le=5)
     partial: DecodeSettings = DecodeSettings(beam_size=5)
     final: DecodeSettings = DecodeSettings()
 

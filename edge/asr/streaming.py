@@ -38,7 +38,8 @@ import numpy as np
 from edge.asr.offline import WindowPacker
 from edge.asr.options import CaptionOptions, StreamOptions
 from edge.asr.vad import FRAME_S, SileroVad, SpeechSegmenter, VadFrame
-from edge.asr.whisper import MAX_LENGTH, MAX_PREVIOUS_TOKENS, MAX_SAMPLES, MAX_WINDOW_PREVIOUS, WhisperEngine, Word
+from edge.asr.whisper import (MAX_LENGTH, MAX_PREVIOUS_TOKENS, MAX_SAMPLES, MAX_WINDOW_PREVIOUS, Decoded, WhisperEngine,
+                              Word)
 from edge.events import SAMPLE_RATE, AudioChunk, CaptionEvent
 from edge.profiles import AsrSettings, DecodeSettings, VadSettings
 
@@ -106,6 +107,8 @@ class _Utterance:
     history: deque = field(default_factory=deque)
     decoded_frames: int = 0
     language: str | None = None  # what this utterance is decoded in (edge/asr/options.py)
+    pause_frames: int = 0  # frames of the pause under way, counted as the VAD counts them
+    early: Decoded | None = None  # the final decoded ahead in this pause (StreamingSettings.early_final_s)
 
     @property
     def start(self) -> float:
@@ -151,6 +154,8 @@ class CaptionStream:
         self._partial_every = max(1, round(asr.streaming.partial_interval_s / FRAME_S))
         self._max_frames = round(vad_settings.max_utterance_s / FRAME_S)
         self._min_silence_frames = max(1, round(vad_settings.min_silence_s / FRAME_S))
+        early = asr.streaming.early_final_s
+        self._early_frames = None if early is None or not live else max(1, round(early / FRAME_S))
         self._packer = WindowPacker() if not live and asr.offline.context_pad_s is None else None
 
     def run(self, chunks: Iterable[AudioChunk]) -> Iterator[CaptionEvent]:
@@ -196,12 +201,28 @@ class CaptionStream:
             self._preroll.append(frame)
         elif len(utt.frames) >= self._max_frames:
             yield from self._force_cut(utt)
+        elif self._pause(utt, frame.prob) and not self._behind():
+            yield from self._early_final(utt)
         elif (self._live and len(utt.frames) - utt.decoded_frames >= self._partial_every and not self._behind()
               and frame.prob >= self._vad.neg_threshold):
             # Not in a pause: a pause is where a final is likely due within min_silence_s, and a partial
             # started there (a few hundred ms of CTranslate2 that nothing interrupts) would hold it up.
             # The partial runs at the next speech frame instead if the speech goes on.
             yield from self._partial(utt)
+
+    def _pause(self, utt: _Utterance, prob: float) -> bool:
+        """Follows the pause under way; True when its final should be decoded ahead now.
+
+        The VAD closes an utterance after min_silence_s of pause and only then
+        would the final be decoded. Decoding it early_final_s into the pause
+        instead overlaps the decode with that wait; if the speech goes on, the
+        decode is dropped (its text shown as a partial meanwhile).
+        """
+        if prob >= self._vad.threshold:
+            utt.pause_frames, utt.early = 0, None
+        elif prob < self._vad.neg_threshold:
+            utt.pause_frames += 1
+        return utt.pause_frames == self._early_frames and utt.early is None
 
     def _append(self, frame: VadFrame) -> None:
         assert self._utt is not None
@@ -304,17 +325,28 @@ class CaptionStream:
         yield self._event("final", "".join(w.text for w in words[:n]), start, end)
         return n
 
+    def _final_decode(self, utt: _Utterance, audio: np.ndarray) -> Decoded:
+        settings = self._asr.streaming.final if self._live else self._asr.offline
+        args = self._opts.decode_args(utt)
+        context_s = self._asr.streaming.final_context_s if self._live else 0.0
+        window = self._window(utt, audio, settings, context_s)
+        return self._engine.decode(window.audio, settings, prefix=window.prefix, previous=window.previous, **args)
+
+    def _early_final(self, utt: _Utterance) -> Iterator[CaptionEvent]:
+        utt.early = self._final_decode(utt, utt.audio())
+        utt.decoded_frames = len(utt.frames)  # it stands in for the partial due now
+        if utt.early.text.strip():
+            start = utt.committed_until if utt.committed_until is not None else utt.speech_start
+            yield self._event("partial", utt.early.text, start, utt.end)
+
     def _finish(self, utt: _Utterance, speech_end: float, frames: int | None = None) -> Iterator[CaptionEvent]:
         self._opts.closed(utt.start, utt.audio(frames), utt.language)  # for the polished transcript
         if self._packer is not None:
             yield from self._pack(utt.audio(frames), utt.start)
             return
-        settings = self._asr.streaming.final if self._live else self._asr.offline
         audio = utt.audio(frames)
-        args = self._opts.decode_args(utt)
-        context_s = self._asr.streaming.final_context_s if self._live else 0.0
-        window = self._window(utt, audio, settings, context_s)
-        decoded = self._engine.decode(window.audio, settings, prefix=window.prefix, previous=window.previous, **args)
+        # What follows the early decode is the pause (frames under the VAD's threshold): nothing to add.
+        decoded = utt.early if utt.early is not None and frames is None else self._final_decode(utt, audio)
         self._opts.observe(utt, decoded)
         start = utt.committed_until if utt.committed_until is not None else utt.speech_start
         self._history = (self._history + utt.committed + decoded.tokens)[-MAX_PREVIOUS_TOKENS:]

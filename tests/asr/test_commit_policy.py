@@ -70,6 +70,7 @@ def _run(hypotheses: list[str], speech_s: float = 3.0, live: bool = True, min_au
     # The scripts hold one hypothesis per partial, every 0.5 s of audio; the finals decode the utterance alone.
     profile.asr.streaming.partial_interval_s = 0.5
     profile.asr.streaming.final_context_s = 0.0
+    profile.asr.streaming.early_final_s = None
     engine = ScriptedEngine(hypotheses)
     stream = CaptionStream(engine, AlwaysSpeech(speech_s), profile.asr, profile.vad_settings, live=live)
     audio = np.zeros(int((speech_s + 1.0) * 16000), np.float32)
@@ -193,6 +194,7 @@ def test_no_partial_is_started_in_a_pause_so_a_final_due_there_does_not_wait_for
     profile = load_profile("x86-cpu")
     profile.asr.streaming.partial_interval_s = 0.5
     profile.asr.streaming.final_context_s = 0.0
+    profile.asr.streaming.early_final_s = None  # partials alone (early finals: the tests below)
     neg = profile.vad_settings.neg_threshold
     vad = ScriptedVad([(28, 0.9), (35, 0.05), (62, 0.9)])
 
@@ -213,4 +215,48 @@ def test_no_partial_is_started_in_a_pause_so_a_final_due_there_does_not_wait_for
     assert any(n > 35 for n in partials)  # the one due in the dip ran once the speech went on
     # The pause at the end: the last decode is the final; no partial was started after the speech stopped.
     assert engine.calls[-1][1] is True and max(partials) <= 62
+    assert [e.text for e in events if e.type == "final"] == ["the city council"]
+
+
+class FinalRecording(ScriptedEngine):
+    """Records (frames heard, urgent) for every decode."""
+
+    def decode(self, audio, settings, prefix=None, previous=None, urgent=True, **options):
+        self.calls.append((len(audio) // 512, urgent))
+        return super().decode(audio, settings, prefix, previous, urgent, **options)
+
+
+def _run_early(script: list[tuple[int, float]], hypotheses: list[str], early_s: float | None = 0.032):
+    profile = load_profile("x86-cpu")
+    profile.asr.streaming.partial_interval_s = 0.5
+    profile.asr.streaming.final_context_s = 0.0
+    profile.asr.streaming.early_final_s = early_s
+    engine = FinalRecording(hypotheses)
+    engine.calls = []
+    stream = CaptionStream(engine, ScriptedVad(script), profile.asr, profile.vad_settings, live=True)
+    audio = np.zeros(int(4.0 * 16000), np.float32)
+    events = list(stream.run(AudioChunk("main", i / 16000, audio[i : i + 1600]) for i in range(0, len(audio), 1600)))
+    return events, engine.calls
+
+
+def test_the_final_is_decoded_at_the_pause_s_first_frame_and_kept_when_the_pause_closes_the_utterance():
+    events, calls = _run_early([(40, 0.9)], ["the city council"])
+    finals = [e for e in events if e.type == "final"]
+    assert [e.text for e in finals] == ["the city council"]
+    # One urgent decode, started on the pause's first frame (frame 41), not after min_silence_s (0.3 s) more.
+    assert [n for n, urgent in calls if urgent] == [41]
+    assert finals[0].emitted_at > finals[0].start  # still emitted when the VAD closes the utterance
+
+
+def test_an_early_final_is_dropped_when_the_speech_goes_on_and_the_utterance_is_decoded_whole_at_its_end():
+    events, calls = _run_early([(30, 0.9), (33, 0.05), (60, 0.9)],
+                               ["the city", "the city council", "the city council", "the city council voted"])
+    urgent = [n for n, u in calls if u]
+    assert urgent[0] == 31 and urgent[-1] == 61  # the dip's early decode, then the real pause's
+    assert [e.text for e in events if e.type == "final"] == ["the city council voted"]
+
+
+def test_without_early_finals_the_final_is_decoded_when_the_vad_closes_the_utterance():
+    events, calls = _run_early([(40, 0.9)], ["the city council"], early_s=None)
+    assert [n for n, urgent in calls if urgent] == [40 + 9]  # after min_silence_s of pause (0.3 s: 9 frames)
     assert [e.text for e in events if e.type == "final"] == ["the city council"]
