@@ -322,6 +322,7 @@ class CaptionStream:
         end = max(start, utt.start + ends[n - 1])
         utt.committed.extend(tokens)
         utt.committed_until = end
+        utt.early = None  # decoded after the old committed words: it would repeat these
         yield self._event("final", "".join(w.text for w in words[:n]), start, end)
         return n
 

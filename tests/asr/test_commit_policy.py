@@ -260,3 +260,22 @@ def test_without_early_finals_the_final_is_decoded_when_the_vad_closes_the_utter
     events, calls = _run_early([(40, 0.9)], ["the city council"], early_s=None)
     assert [n for n, urgent in calls if urgent] == [40 + 9]  # after min_silence_s of pause (0.3 s: 9 frames)
     assert [e.text for e in events if e.type == "final"] == ["the city council"]
+
+
+def test_words_a_partial_commits_after_an_early_final_are_not_repeated_by_it():
+    # A pause long enough for an early final, then sounds the VAD cannot call speech or silence (0.4), long
+    # enough for partials to commit the last word, then the real pause.
+    profile = load_profile("x86-cpu")
+    profile.asr.streaming.partial_interval_s = 0.5
+    profile.asr.streaming.final_context_s = 0.0
+    profile.asr.streaming.early_final_s = 0.1
+    profile.asr.streaming.min_commit_audio_s = 0.0
+    profile.asr.streaming.commit_margin_s = 0.0
+    engine = FinalRecording(["the city council voted"])
+    engine.calls = []
+    vad = ScriptedVad([(40, 0.9), (44, 0.05), (110, 0.4)])
+    stream = CaptionStream(engine, vad, profile.asr, profile.vad_settings, live=True)
+    audio = np.zeros(int(5.0 * 16000), np.float32)
+    events = list(stream.run(AudioChunk("main", i / 16000, audio[i : i + 1600]) for i in range(0, len(audio), 1600)))
+    assert 43 in [n for n, urgent in engine.calls if urgent]  # the early final was decoded
+    assert " ".join(e.text for e in events if e.type == "final").split() == "the city council voted".split()
