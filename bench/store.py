@@ -106,7 +106,11 @@ def _upload_ms(store: AssetStore, workdir: Path, reps: int) -> list[float]:
     class NoModels:
         profile = None
 
-    box = Box(workdir, BoxConfig(), None, store, EventBus(), NoModels(), None)  # type: ignore[arg-type]
+    class NoStreams:  # the upload path alone: no camera runs (the dashboard's monitor asks for the streams)
+        def streams(self) -> list:
+            return []
+
+    box = Box(workdir, BoxConfig(), None, store, EventBus(), NoModels(), NoStreams())  # type: ignore[arg-type]
     app = create_app(box, admin_password=PASSWORD)
     times = []
     with TestClient(app) as client:
