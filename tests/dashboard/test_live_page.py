@@ -17,6 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+from playwright.sync_api import expect
 import pytest
 from argon2 import PasswordHasher
 
@@ -190,12 +191,14 @@ def test_a_playing_stream_shows_its_level_runs_and_timestamped_captions_to_copy_
     assert card.locator(".final .text").all_inner_texts() == ["First words.", "Second words."]
     assert all(CLOCK.match(t) for t in card.locator(".final .ts").all_inner_texts())
     head = card.locator(".run-head")
-    page.wait_for_function("document.querySelector('section[data-stream=hall] .run-head').textContent.startsWith('Run started')")
+    # Locator assertions poll without eval, which the dashboard's CSP forbids (a string predicate that is not
+    # true at once is re-evaluated with eval: seen on CI when the meter was slower than the first check).
+    expect(head).to_have_text(re.compile(r"^Run started"))
     assert re.fullmatch(r"Run started \d\d:\d\d:\d\d", head.inner_text())
     assert card.locator(".reason").is_hidden()  # playing: nothing to explain
 
     # The microphone is heard before any word: the meter moves and says how loud.
-    page.wait_for_function("/-?\\d+ dB/.test(document.querySelector('section[data-stream=hall] .level-text').textContent)")
+    expect(card.locator(".level-text")).to_have_text(re.compile(r"-?\d+ dB"))
     assert card.locator(".level-bar").evaluate("el => parseFloat(el.style.width)") > 50  # -15 dBFS on a -60..0 scale
     # No camera on an audio file: the snapshot stays hidden.
     assert card.locator(".snapshot").is_hidden()
