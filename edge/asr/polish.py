@@ -33,8 +33,8 @@ its live text; nothing stored is ever removed.
 In the box the engine is a `BackgroundWhisper` (edge/asr/background.py): the
 windows decode in a child process in the OS's idle class, so a live final
 never waits for a window already decoding; a window whose child failed keeps
-its live text. Any engine with the same calls works (tests pass fakes, or the
-in-process engine, which then decodes in the scheduler's `priority` class).
+its live text. The in-process WhisperEngine offers the same calls and then
+decodes in the scheduler's `priority` class.
 """
 
 from __future__ import annotations
